@@ -1,0 +1,58 @@
+"""Command-line entry point: ``kpr-track [track] VIDEO``, ``kpr-track eval`` ...
+
+Each sub-command lives in its own ``cli_*.py`` module exposing
+``register(subparsers)``, which adds a parser whose ``func(args) -> int`` runs it.
+Usage errors (bad paths, unknown presets, malformed files) are :class:`KprTrackError`
+and end the process with one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import KprTrackError
+
+# Sub-command modules, imported lazily so `kpr-track --help` stays fast.
+_COMMANDS = ("track", "eval")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every sub-command registered."""
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="kpr-track",
+        description="Multi-person tracking with Keypoint Promptable Re-Identification.",
+    )
+    parser.add_argument("--version", action="version", version=f"kpr-track {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMANDS:
+        importlib.import_module(f".cli_{name}", __package__).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; ``kpr-track VIDEO ...`` is short for ``kpr-track track VIDEO ...``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not argv[0].startswith("-") and argv[0] not in _COMMANDS:
+        argv.insert(0, "track")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KprTrackError as error:
+        print(f"kpr-track {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"kpr-track {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

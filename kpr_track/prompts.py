@@ -1,0 +1,136 @@
+"""Keypoint prompts rendered into the KPR prompt tensor (DESIGN.md §3, KPR Sec. 3.2).
+
+For every detection ``i`` of a frame, in the coordinates of its own crop
+(the box resized to ``H x W``):
+
+- each of its own keypoints with confidence > ``min_confidence`` that falls inside
+  the crop becomes a 2-D Gaussian (peak 1, std ``sigma`` crop pixels); the J = 17
+  maps are merged into K part channels by max within each part;
+- every keypoint of the *other* detections of the frame that falls inside box ``i``
+  is drawn the same way, and all of them are merged by max into one negative channel;
+- background = clamp(1 - sum of the other channels, 0, 1).
+
+Channel order: ``[background, negative, part_1..part_K]`` (``C = K + 2``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .errors import InputError
+from .keypoints import NUM_KEYPOINTS, part_assignment
+
+BACKGROUND, NEGATIVE, FIRST_PART = 0, 1, 2
+
+
+def keypoints_in_crops(
+    boxes: np.ndarray, keypoints: np.ndarray, size: tuple[int, int]
+) -> np.ndarray:
+    """Keypoints of every detection expressed in the crop of every detection.
+
+    Args:
+        boxes: `(N, 4)` float xyxy in frame pixels.
+        keypoints: `(N, 17, 3)` float ``(x px, y px, confidence)`` in frame pixels.
+        size: crop ``(H, W)`` in pixels.
+
+    Returns:
+        `(N, N, 17, 2)` float32: entry ``[i, j]`` holds the keypoints of detection ``j``
+        in the pixel frame of crop ``i`` (``x`` in [0, W), ``y`` in [0, H) when inside).
+    """
+    height, width = size
+    boxes = np.asarray(boxes, np.float32)
+    origin = boxes[:, None, None, :2]  # (N, 1, 1, 2)
+    extent = np.maximum(boxes[:, None, None, 2:] - boxes[:, None, None, :2], 1e-3)
+    scale = np.array([width, height], np.float32) / extent
+    return ((keypoints[None, :, :, :2] - origin) * scale).astype(np.float32)
+
+
+def render_prompts(
+    boxes: np.ndarray,
+    keypoints: np.ndarray,
+    size: tuple[int, int] = (256, 128),
+    num_parts: int = 8,
+    *,
+    min_confidence: float = 0.3,
+    sigma: float | None = None,
+    negatives: bool = True,
+) -> torch.Tensor:
+    """Render positive and negative keypoint prompts for all detections of one frame.
+
+    Vectorised over detections and keypoints (Python loops only over the K parts).
+
+    Args:
+        boxes: `(N, 4)` float xyxy in frame pixels.
+        keypoints: `(N, 17, 3)` float ``(x px, y px, confidence in [0, 1])``.
+        size: crop ``(H, W)`` in pixels (KPR: 256 x 128 for CNN trunks).
+        num_parts: K, 5 or 8 (see :mod:`kpr_track.keypoints`).
+        min_confidence: keypoints at or below this confidence are not drawn.
+        sigma: Gaussian std in crop pixels; default ``W / 22`` (5.75 px at W = 128).
+        negatives: draw other people's keypoints into the negative channel.
+
+    Returns:
+        `(N, K + 2, H, W)` float32 tensor in [0, 1], channels
+        ``[background, negative, part_1..part_K]``.
+
+    Raises:
+        InputError: on arrays of the wrong shape.
+    """
+    boxes = np.asarray(boxes, np.float32)
+    keypoints = np.asarray(keypoints, np.float32)
+    n = boxes.shape[0] if boxes.ndim == 2 else -1
+    if boxes.shape != (n, 4) or keypoints.shape != (n, NUM_KEYPOINTS, 3):
+        raise InputError(
+            f"render_prompts: expected boxes (N, 4) and keypoints (N, 17, 3), "
+            f"got {boxes.shape} and {keypoints.shape}"
+        )
+    height, width = size
+    sigma = width / 22.0 if sigma is None else sigma
+    membership = torch.from_numpy(part_assignment(num_parts))  # (K, 17)
+    prompts = torch.zeros((n, num_parts + 2, height, width), dtype=torch.float32)
+    if n == 0:
+        return prompts
+
+    coords = keypoints_in_crops(boxes, keypoints, size)  # (N, N, 17, 2)
+    inside = (
+        (coords[..., 0] >= 0) & (coords[..., 0] < width)
+        & (coords[..., 1] >= 0) & (coords[..., 1] < height)
+    )  # fmt: skip
+    drawn = inside & (keypoints[None, :, :, 2] > min_confidence)  # (N, N, 17)
+    own = np.eye(n, dtype=bool)[:, :, None]
+
+    # Positive prompts: (N, 17, H, W) Gaussians of each detection's own keypoints.
+    idx = np.arange(n)
+    heat = _gaussians(torch.from_numpy(coords[idx, idx]), size, sigma)
+    heat = heat * torch.from_numpy(drawn[idx, idx]).float()[..., None, None]
+    for k in range(num_parts):
+        prompts[:, FIRST_PART + k] = heat[:, membership[k]].amax(dim=1)
+
+    if negatives:
+        target, other, joint = np.nonzero(drawn & ~own)  # negative keypoints, (M,) each
+        if target.size:
+            neg = _gaussians(torch.from_numpy(coords[target, other, joint])[None], size, sigma)[0]
+            flat = prompts[:, NEGATIVE].reshape(n, -1)
+            index = torch.from_numpy(target).long()[:, None].expand(-1, height * width)
+            flat.scatter_reduce_(0, index, neg.reshape(len(target), -1), reduce="amax")
+            prompts[:, NEGATIVE] = flat.reshape(n, height, width)
+
+    prompts[:, BACKGROUND] = (1.0 - prompts[:, NEGATIVE:].sum(dim=1)).clamp(0.0, 1.0)
+    return prompts
+
+
+def empty_prompts(n: int, size: tuple[int, int] = (256, 128), num_parts: int = 8) -> torch.Tensor:
+    """The "no prompt" tensor: `(N, K + 2, H, W)` zeros with background 1."""
+    prompts = torch.zeros((n, num_parts + 2, *size), dtype=torch.float32)
+    prompts[:, BACKGROUND] = 1.0
+    return prompts
+
+
+def _gaussians(centres: torch.Tensor, size: tuple[int, int], sigma: float) -> torch.Tensor:
+    """Separable 2-D Gaussians, peak 1: `(B, M, 2)` centres (x, y) -> `(B, M, H, W)`."""
+    height, width = size
+    ys = torch.arange(height, dtype=torch.float32) + 0.5
+    xs = torch.arange(width, dtype=torch.float32) + 0.5
+    gy = torch.exp(-((ys - centres[..., 1:2]) ** 2) / (2 * sigma**2))  # (B, M, H)
+    gx = torch.exp(-((xs - centres[..., 0:1]) ** 2) / (2 * sigma**2))  # (B, M, W)
+    return gy[..., :, None] * gx[..., None, :]

@@ -1,0 +1,52 @@
+"""KPR appearance models and the part-visibility distance.
+
+``build_reid(name)`` returns the appearance stage the CLI's ``--reid`` option names:
+
+- ``pose-guided``: KPR with the training-free pose-guided part attention (BPBReID's
+  "fixed attention"): part maps from the keypoint prompts, visibility from keypoint
+  confidences, ImageNet MobileNetV2 trunk.
+- ``global``: one global embedding from the same trunk (the non-part-based baseline).
+- ``none``: no appearance (motion-only tracking).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..errors import ConfigError
+from .appearance import KPRAppearance
+from .distance import part_distance
+from .model import KPRModel, KPROutput
+
+
+def _pose_guided(device: str) -> KPRAppearance:
+    return KPRAppearance(KPRModel(attention="pose"), device=device)
+
+
+def _global(device: str) -> KPRAppearance:
+    return KPRAppearance(KPRModel(attention="pose"), representation="global", device=device)
+
+
+REID_MODELS: dict[str, Callable[[str], KPRAppearance]] = {
+    "pose-guided": _pose_guided,
+    "global": _global,
+}
+
+
+def build_reid(name: str, device: str = "cpu") -> KPRAppearance | None:
+    """Build the appearance stage named ``name`` (or ``None`` for ``"none"``).
+
+    Raises:
+        ConfigError: on an unknown name, listing the valid ones.
+        WeightsError: if the trunk weights cannot be found.
+    """
+    if name == "none":
+        return None
+    if name not in REID_MODELS:
+        raise ConfigError(
+            f"unknown --reid {name!r}; expected one of {sorted([*REID_MODELS, 'none'])}"
+        )
+    return REID_MODELS[name](device)
+
+
+__all__ = ["KPRAppearance", "KPRModel", "KPROutput", "REID_MODELS", "build_reid", "part_distance"]

@@ -1,0 +1,182 @@
+"""The main job: track every person of a video and write the results folder."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .draw import draw_tracks
+from .errors import ConfigError
+from .pipeline import StageTimer, TrackingPipeline
+from .video import VideoReader
+from .writers import MOTWriter, PoseTrackWriter, VideoWriter, write_json_atomic
+
+OUTPUT_FILES = ("tracks.txt", "tracks.json", "video.mp4", "summary.json")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What a run was asked to do, recorded in ``summary.json``."""
+
+    video: str
+    detector: str
+    tracker: str
+    reid: str
+    imgsz: int
+    conf: float
+    device: str
+    max_frames: int | None
+
+
+def output_dir(video: Path, out: str | None, exist_ok: bool) -> Path:
+    """Choose the results folder without silently overwriting an earlier run.
+
+    Without ``out``: ``runs/track/<video stem>``, then ``<stem>-2``, ``<stem>-3`` ...
+    With ``out``: that folder, which must be empty or absent unless ``exist_ok``.
+
+    Raises:
+        ConfigError: if ``out`` already holds files and ``exist_ok`` is False.
+    """
+    if out is not None:
+        folder = Path(out)
+        if folder.exists() and any(folder.iterdir()) and not exist_ok:
+            raise ConfigError(
+                f"--out {folder}: folder exists and is not empty; choose another folder or "
+                f"pass --exist-ok to overwrite"
+            )
+        return folder
+    base = Path("runs") / "track" / video.stem
+    folder, n = base, 1
+    while folder.exists() and any(folder.iterdir()):
+        n += 1
+        folder = base.with_name(f"{video.stem}-{n}")
+    return folder
+
+
+def track_video(
+    reader: VideoReader,
+    pipeline: TrackingPipeline,
+    folder: Path,
+    settings: RunSettings,
+    *,
+    progress: bool = True,
+) -> dict:
+    """Run ``pipeline`` over every frame of ``reader`` and write the four outputs.
+
+    Results are written as the run goes; on Ctrl-C (KeyboardInterrupt) every writer is
+    closed, ``summary.json`` records ``"interrupted": true`` and the interrupt is
+    re-raised, so the folder always holds valid files.
+
+    Returns:
+        The summary written to ``summary.json``.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    info = reader.info
+    mot = MOTWriter(folder / "tracks.txt")
+    posetrack = PoseTrackWriter(folder / "tracks.json", video_name=info.path.stem)
+    video = VideoWriter(folder / "video.mp4", info.fps, (info.width, info.height))
+    timer: StageTimer = pipeline.timer
+    track_ids_seen: set[int] = set()
+    frames = detections_total = 0
+    start = time.perf_counter()
+    interrupted = False
+    bar = tqdm(total=len(reader) or None, unit="frame", disable=not progress, desc="tracking")
+    try:
+        frame_iter = iter(reader)
+        while True:
+            with timer("decode"):
+                frame = next(frame_iter, None)
+            if frame is None:
+                break
+            frames += 1
+            detections, track_ids = pipeline.step(frame, frames)
+            detections_total += len(detections)
+            track_ids_seen.update(int(t) for t in track_ids[track_ids >= 0])
+            with timer("write"):
+                mot.write(frames, detections, track_ids)
+                posetrack.write(frames, detections, track_ids)
+                video.write(draw_tracks(frame, detections, track_ids))
+            bar.update()
+            bar.set_postfix(tracks=len(track_ids_seen), people=int((track_ids >= 0).sum()))
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        bar.close()
+        for writer in (mot, posetrack, video):
+            writer.close()
+        summary = _summary(
+            settings,
+            frames,
+            detections_total,
+            track_ids_seen,
+            timer,
+            time.perf_counter() - start,
+            interrupted,
+            folder,
+        )
+        write_json_atomic(folder / "summary.json", summary)
+    return summary
+
+
+def _summary(
+    settings: RunSettings,
+    frames: int,
+    detections: int,
+    track_ids: set[int],
+    timer: StageTimer,
+    wall: float,
+    interrupted: bool,
+    folder: Path,
+) -> dict:
+    return {
+        "frames": frames,
+        "tracks": len(track_ids),
+        "detections": detections,
+        "interrupted": interrupted,
+        "wall_seconds": round(wall, 3),
+        "fps": {"end_to_end": round(frames / wall, 3) if wall > 0 else None}
+        | {stage: round(v, 3) for stage, v in timer.fps().items()},
+        "seconds": {stage: round(v, 3) for stage, v in timer.seconds.items()},
+        "settings": asdict(settings),
+        "outputs": {name: str(folder / name) for name in OUTPUT_FILES},
+        "versions": _versions(),
+    }
+
+
+def _versions() -> dict[str, str]:
+    found = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for package in (
+        "kpr-track",
+        "torch",
+        "torchvision",
+        "ultralytics",
+        "numpy",
+        "opencv-python",
+        "lap",
+    ):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def format_summary(summary: dict) -> str:
+    """The one-screen summary printed at the end of a run."""
+    fps = summary["fps"]
+    stages = ", ".join(f"{s} {v:.1f}" for s, v in fps.items() if s != "end_to_end")
+    lines = [
+        f"{'Interrupted' if summary['interrupted'] else 'Done'}: {summary['frames']} frames, "
+        f"{summary['tracks']} tracks, {summary['detections']} detections "
+        f"in {summary['wall_seconds']:.1f} s ({fps['end_to_end'] or 0:.2f} frames/s end to end)",
+        f"Stage throughput (calls/s): {stages}",
+        *(f"  {name:<12} {path}" for name, path in summary["outputs"].items()),
+    ]
+    return "\n".join(lines)

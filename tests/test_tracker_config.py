@@ -1,0 +1,87 @@
+"""Tracker presets: shipped YAML files, strict keys and range checks."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+
+import pytest
+
+from kpr_track.config import available_presets
+from kpr_track.errors import ConfigError
+from kpr_track.trackers import KPRTracker, TrackerConfig, build_tracker, load_tracker
+
+
+@pytest.mark.parametrize(("preset", "weight"), [("kpr", 0.5), ("motion", 0.0)])
+def test_shipped_presets_load(preset, weight):
+    tracker = load_tracker(preset)
+    assert isinstance(tracker, KPRTracker)
+    assert tracker.config.appearance_weight == weight
+
+
+@pytest.mark.parametrize("preset", ["kpr", "motion"])
+def test_shipped_presets_set_and_document_every_key(preset):
+    lines = available_presets("trackers")[preset].read_text().splitlines()
+    settings = [
+        line for line in lines if re.match(r"^\w+:", line) and not line.startswith("tracker:")
+    ]
+    keys = {line.split(":")[0] for line in settings}
+    assert keys == {f.name for f in dataclasses.fields(TrackerConfig)}
+    assert all("#" in line for line in settings), "each key needs a comment with its unit"
+
+
+def test_constructor_defaults_are_the_config_defaults():
+    signature = inspect.signature(KPRTracker.__init__).parameters
+    for field in dataclasses.fields(TrackerConfig):
+        assert signature[field.name].default == field.default, field.name
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "custom.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_custom_yaml_file(tmp_path):
+    tracker = load_tracker(str(_write(tmp_path, "tracker: kpr\nmax_age: 12\nmin_hits: 2\n")))
+    assert (tracker.config.max_age, tracker.config.min_hits) == (12, 2)
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ("tracker: kpr\nmax_agee: 3\n", r"custom\.yaml.*max_agee"),  # unknown key
+        ("max_age: 3\n", r"custom\.yaml.*'tracker'"),  # tracker key missing
+        ("tracker: sort\n", r"custom\.yaml.*unknown tracker 'sort'"),
+        ("tracker: kpr\nmax_age: -1\n", r"custom\.yaml.*max_age"),
+        ("tracker: kpr\nappearance_weight: 1.5\n", r"custom\.yaml.*appearance_weight"),
+        ("tracker: kpr\nmin_hits: 0\n", r"custom\.yaml.*min_hits"),
+        ("tracker: kpr\nlow_score: 0.7\nhigh_score: 0.5\n", r"custom\.yaml.*low_score"),
+        ("tracker: kpr\nmemory_momentum: 1.0\n", r"custom\.yaml.*memory_momentum"),
+        ("tracker: kpr\nmax_age: ten\n", r"custom\.yaml.*max_age.*int"),
+    ],
+)
+def test_bad_yaml_names_file_and_key(tmp_path, text, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        load_tracker(str(_write(tmp_path, text)))
+
+
+def test_unknown_preset_name():
+    with pytest.raises(ConfigError, match="unknown trackers preset 'nope'"):
+        load_tracker("nope")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"max_age": -3}, "max_age"),
+        ({"appearance_weight": -0.1}, "appearance_weight"),
+        ({"gate_threshold": 0.0}, "gate_threshold"),
+    ],
+)
+def test_constructor_checks_ranges(kwargs, field):
+    with pytest.raises(ConfigError, match=field):
+        KPRTracker(**kwargs)
+    with pytest.raises(ConfigError, match=field):
+        build_tracker("kpr", **kwargs)

@@ -1,0 +1,52 @@
+"""Minimum-cost one-to-one assignment with a cost limit (Jonker-Volgenant via ``lap``)."""
+
+from __future__ import annotations
+
+import lap
+import numpy as np
+
+from kpr_track.errors import InputError
+
+
+def linear_assignment(
+    cost: np.ndarray, max_cost: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Match rows to columns minimising the total cost, never above ``max_cost``.
+
+    Uses ``lap.lapjv(cost, extend_cost=True, cost_limit=max_cost)`` (Jonker &
+    Volgenant, Computing 1987): a pair costing more than ``max_cost`` is never chosen,
+    leaving both sides unmatched instead. Infinite entries (infeasible pairs) are
+    replaced by ``max_cost + 1`` before solving, which ``lap`` needs.
+
+    Args:
+        cost: `(T, N)` float cost, finite or ``inf``; no NaN.
+        max_cost: the largest cost a match may have (finite, >= 0).
+
+    Returns:
+        ``(matches, unmatched_rows, unmatched_cols)``: `(M, 2)` int64 ``(row, col)``
+        pairs sorted by row, then the sorted int64 indices of rows and of columns left
+        unmatched.
+
+    Raises:
+        InputError: if ``cost`` is not 2-D, holds NaN, or ``max_cost`` is not finite
+            and non-negative.
+    """
+    cost = np.asarray(cost, np.float64)
+    if cost.ndim != 2:
+        raise InputError(f"linear_assignment: cost must be 2-D (T, N), got shape {cost.shape}")
+    if np.isnan(cost).any():
+        raise InputError("linear_assignment: cost matrix contains NaN")
+    if not np.isfinite(max_cost) or max_cost < 0:
+        raise InputError(f"linear_assignment: max_cost must be finite and >= 0, got {max_cost}")
+    rows, cols = cost.shape
+    if rows == 0 or cols == 0 or not (cost <= max_cost).any():
+        return np.zeros((0, 2), np.int64), np.arange(rows), np.arange(cols)
+    finite = np.where(np.isfinite(cost), cost, max_cost + 1.0)
+    _, row_to_col, _ = lap.lapjv(finite, extend_cost=True, cost_limit=max_cost)
+    matched_rows = np.flatnonzero(row_to_col >= 0)
+    matched_cols = row_to_col[matched_rows]
+    keep = finite[matched_rows, matched_cols] <= max_cost
+    matches = np.stack([matched_rows[keep], matched_cols[keep]], axis=1).astype(np.int64)
+    unmatched_rows = np.setdiff1d(np.arange(rows), matches[:, 0])
+    unmatched_cols = np.setdiff1d(np.arange(cols), matches[:, 1])
+    return matches, unmatched_rows, unmatched_cols
