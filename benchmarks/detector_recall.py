@@ -1,15 +1,20 @@
 """Detector recall / precision / speed on PETS09-S2L1 (every 10th of the first 200 frames).
 
 A detection matches a ground-truth box (Hungarian assignment) when their IoU is at least
-0.5. Frame n of the video is frame n of gt.txt, both 1-based. Prints a table and writes
+0.5. Frame n of the video is frame n of gt.txt, both 1-based. Timings are the median
+per frame after one warm-up frame; other work on the machine still skews them, so the
+1-minute load average before and after is recorded. Prints a table and writes
 ``benchmarks/results/detector_recall.json``.
 
-Run: ``python benchmarks/detector_recall.py`` (needs ../shared next to the repository).
+Run: ``python benchmarks/detector_recall.py [--threads N]`` (needs ../shared next to the
+repository).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -68,11 +73,11 @@ def evaluate(spec: str, options: dict, frames: dict[int, np.ndarray], gt: MotFil
     first = min(frames)
     detector.detect(frames[first], first)  # warm-up, not timed
     matched = n_gt = n_found = 0
-    elapsed = 0.0
+    seconds = []
     for frame_id, image in frames.items():
         start = time.perf_counter()
         found = detector.detect(image, frame_id)
-        elapsed += time.perf_counter() - start
+        seconds.append(time.perf_counter() - start)
         truth = gt.detect(image, frame_id).boxes
         matched += count_matches(truth, found.boxes)
         n_gt += len(truth)
@@ -82,13 +87,19 @@ def evaluate(spec: str, options: dict, frames: dict[int, np.ndarray], gt: MotFil
         **options,
         "recall": matched / max(n_gt, 1),
         "precision": matched / max(n_found, 1),
-        "ms_per_frame": 1000 * elapsed / len(frames),
+        "ms_per_frame": 1000 * float(np.median(seconds)),
         "gt_boxes": n_gt,
         "detections": n_found,
     }
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()[0]
     frames = read_frames(SEQUENCE / "vtest.avi", FRAME_IDS)
     gt = MotFileDetector(SEQUENCE / "gt" / "gt.txt", kind="gt")
     rows = [evaluate(spec, options, frames, gt) for spec, options in CONFIGS]
@@ -104,7 +115,10 @@ def main() -> None:
         "sequence": "PETS09-S2L1",
         "frame_ids": list(FRAME_IDS),
         "match_iou": MATCH_IOU,
+        "ms_per_frame": "median over the frames, after one warm-up frame",
         "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "load_average_1min": [load_before, os.getloadavg()[0]],
         "machine": platform.processor() or platform.machine(),
     }
     out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")

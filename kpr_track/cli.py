@@ -16,7 +16,7 @@ from . import __version__
 from .errors import KprTrackError
 
 # Sub-command modules, imported lazily so `kpr-track --help` stays fast.
-_COMMANDS = ("track", "eval")
+_COMMANDS = ("track", "eval", "train", "eval-reid", "build-reid-split", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kpr-track {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMANDS:
-        importlib.import_module(f".cli_{name}", __package__).register(subparsers)
+        importlib.import_module(f".cli_{name.replace('-', '_')}", __package__).register(subparsers)
     return parser
 
 

@@ -94,14 +94,15 @@ def track_video(
                 frame = next(frame_iter, None)
             if frame is None:
                 break
-            frames += 1
-            detections, track_ids = pipeline.step(frame, frames)
+            frame_id = frames + 1
+            detections, track_ids = pipeline.step(frame, frame_id)
+            with timer("write"):
+                mot.write(frame_id, detections, track_ids)
+                posetrack.write(frame_id, detections, track_ids)
+                video.write(draw_tracks(frame, detections, track_ids))
+            frames = frame_id
             detections_total += len(detections)
             track_ids_seen.update(int(t) for t in track_ids[track_ids >= 0])
-            with timer("write"):
-                mot.write(frames, detections, track_ids)
-                posetrack.write(frames, detections, track_ids)
-                video.write(draw_tracks(frame, detections, track_ids))
             bar.update()
             bar.set_postfix(tracks=len(track_ids_seen), people=int((track_ids >= 0).sum()))
     except KeyboardInterrupt:

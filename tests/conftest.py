@@ -66,3 +66,15 @@ def pets_crossing(pets_video, pets_gt, pose_detector):
     _, boxes = mot_gt_boxes(pets_gt, 31)
     keypoints = pose_detector.pose_on_boxes(frame, boxes)
     return frame, Detections(boxes, np.ones(len(boxes), np.float32), keypoints)
+
+
+@pytest.fixture(scope="session")
+def mot17_reid_split(tmp_path_factory, pose_detector):
+    """An occluded ReID split built from the first 13 frames of MOT17-02-raw540
+    (frames 1, 4, 7, 10, 13; keypoints from top-down pose): ``(root, summary)``."""
+    from kpr_track.train.split_builder import SplitOptions, build_mot_reid_split
+
+    root = tmp_path_factory.mktemp("mot17-02-reid")
+    options = SplitOptions(max_frames=13, gallery_step=1)
+    sequence = shared_path("data", "MOT17-02-raw540")
+    return root, build_mot_reid_split(sequence, root, pose_detector.pose_on_boxes, options)

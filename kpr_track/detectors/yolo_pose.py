@@ -120,7 +120,13 @@ class YoloPoseDetector(Detector):
         return out
 
     def _predict(self, images: list[np.ndarray], imgsz: int) -> list:
-        return self._model.predict(images, imgsz=imgsz, verbose=False, **self._predict_args)
+        # Ultralytics' CPU device setup sets the process-wide torch thread count to
+        # cpu_count - 1 (1 on a 2-core machine), slowing every later torch model too.
+        threads = torch.get_num_threads()
+        try:
+            return self._model.predict(images, imgsz=imgsz, verbose=False, **self._predict_args)
+        finally:
+            torch.set_num_threads(threads)
 
 
 def _unpack(result) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

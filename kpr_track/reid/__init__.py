@@ -6,6 +6,9 @@
   "fixed attention"): part maps from the keypoint prompts, visibility from keypoint
   confidences, ImageNet MobileNetV2 trunk.
 - ``global``: one global embedding from the same trunk (the non-part-based baseline).
+- ``retail-0288``: one global embedding from Open Model Zoo's ReID-trained
+  ``person-reidentification-retail-0288`` ONNX model (onnxruntime, CPU), weights from the
+  resolver entry ``reid-retail-0288``.
 - ``none``: no appearance (motion-only tracking).
 """
 
@@ -17,6 +20,7 @@ from ..errors import ConfigError
 from .appearance import KPRAppearance
 from .distance import part_distance
 from .model import KPRModel, KPROutput
+from .onnx_reid import OnnxReID
 
 
 def _pose_guided(device: str) -> KPRAppearance:
@@ -27,13 +31,18 @@ def _global(device: str) -> KPRAppearance:
     return KPRAppearance(KPRModel(attention="pose"), representation="global", device=device)
 
 
-REID_MODELS: dict[str, Callable[[str], KPRAppearance]] = {
+def _retail_0288(device: str) -> OnnxReID:
+    return OnnxReID()  # onnxruntime on the CPU whatever ``device`` is
+
+
+REID_MODELS: dict[str, Callable[[str], KPRAppearance | OnnxReID]] = {
     "pose-guided": _pose_guided,
     "global": _global,
+    "retail-0288": _retail_0288,
 }
 
 
-def build_reid(name: str, device: str = "cpu") -> KPRAppearance | None:
+def build_reid(name: str, device: str = "cpu") -> KPRAppearance | OnnxReID | None:
     """Build the appearance stage named ``name`` (or ``None`` for ``"none"``).
 
     Raises:
@@ -49,4 +58,12 @@ def build_reid(name: str, device: str = "cpu") -> KPRAppearance | None:
     return REID_MODELS[name](device)
 
 
-__all__ = ["KPRAppearance", "KPRModel", "KPROutput", "REID_MODELS", "build_reid", "part_distance"]
+__all__ = [
+    "KPRAppearance",
+    "KPRModel",
+    "KPROutput",
+    "OnnxReID",
+    "REID_MODELS",
+    "build_reid",
+    "part_distance",
+]

@@ -8,13 +8,14 @@ prompt channels, F trunk channels, h x w feature map, D embedding dimension.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, WeightsError
 from ..prompts import NEGATIVE
 from .trunk import FEATURE_CHANNELS, STEM_CHANNELS, build_mobilenet_v2
 
@@ -35,6 +36,22 @@ class KPROutput(NamedTuple):
     visibility: torch.Tensor
     part_maps: torch.Tensor
     global_embedding: torch.Tensor
+
+
+class KPRTrainOutput(NamedTuple):
+    """What training needs from a batch of ``B`` crops (BNNeck, Luo et al. CVPRW 2019).
+
+    Attributes:
+        part_logits: `(B, 1 + K, h, w)` float32 part-head logits ``[background, parts]``.
+        features: `(B, 2 + K, D)` float32 embeddings before the reduction's BatchNorm,
+            ``[global, foreground, part_1..part_K]`` (for the triplet loss).
+        bn_features: `(B, 2 + K, D)` float32 the same after BatchNorm (for identity
+            classifiers; L2-normalised, they are what :meth:`KPRModel.forward` returns).
+    """
+
+    part_logits: torch.Tensor
+    features: torch.Tensor
+    bn_features: torch.Tensor
 
 
 class KPRModel(nn.Module):
@@ -116,18 +133,87 @@ class KPRModel(nn.Module):
         feature_map = self.features(images, prompts)  # (B, F, h, w)
         part_maps, part_visible = self.part_attention(feature_map, prompts)
         foreground = part_maps.amax(dim=1, keepdim=True)  # (B, 1, h, w)
+        reduced = self.reduction(self._pool(feature_map, part_maps).flatten(0, 1))
+        reduced = F.normalize(reduced.view(len(images), self.num_parts + 2, -1), dim=-1)
+        visibility = torch.cat([part_visible.amax(dim=1, keepdim=True), part_visible], dim=1)
+        return KPROutput(
+            embeddings=reduced[:, 1:],
+            visibility=visibility,
+            part_maps=torch.cat([1.0 - foreground, part_maps], dim=1),
+            global_embedding=reduced[:, 0],
+        )
+
+    def train_outputs(self, images: torch.Tensor, prompts: torch.Tensor) -> KPRTrainOutput:
+        """Training view of the learned-attention model (needs ``embed_dim``).
+
+        Args:
+            images: `(B, 3, H, W)` float32 ImageNet-normalised RGB crops.
+            prompts: `(B, K + 2, H, W)` float32 prompt tensors.
+
+        Returns:
+            :class:`KPRTrainOutput`; pooling uses the soft part maps, as :meth:`forward`.
+
+        Raises:
+            ConfigError: for ``attention="pose"`` or ``embed_dim=None`` (nothing to train).
+        """
+        if self.attention != "learned" or isinstance(self.reduction, nn.Identity):
+            raise ConfigError("training needs attention='learned' and an embed_dim")
+        feature_map = self.features(images, prompts)
+        logits = self.part_head(feature_map)  # (B, 1 + K, h, w)
+        pooled = self._pool(feature_map, logits.softmax(dim=1)[:, 1:]).flatten(0, 1)
+        linear, batch_norm = self.reduction
+        features = linear(pooled)
+        shape = (len(images), self.num_parts + 2, -1)
+        return KPRTrainOutput(logits, features.view(shape), batch_norm(features).view(shape))
+
+    @staticmethod
+    def _pool(feature_map: torch.Tensor, part_maps: torch.Tensor) -> torch.Tensor:
+        """`(B, F, h, w)` + `(B, K, h, w)` -> `(B, 2 + K, F)` [global, foreground, parts]."""
+        foreground = part_maps.amax(dim=1, keepdim=True)
         maps = torch.cat([foreground, part_maps], dim=1)  # (B, 1 + K, h, w)
         # Global weighted average pooling: sum(G * M_k) / sum(M_k) (BPBReID Eq. 2).
         pooled = torch.einsum("bfhw,bphw->bpf", feature_map, maps)
         pooled = pooled / maps.sum(dim=(2, 3)).clamp_min(1e-6)[..., None]
-        global_pooled = feature_map.mean(dim=(2, 3))
-        batch, slots = pooled.shape[:2]
-        reduced = self.reduction(torch.cat([global_pooled, pooled.flatten(0, 1)]))
-        embeddings = F.normalize(reduced[batch:].view(batch, slots, -1), dim=-1)
-        visibility = torch.cat([part_visible.amax(dim=1, keepdim=True), part_visible], dim=1)
-        return KPROutput(
-            embeddings=embeddings,
-            visibility=visibility,
-            part_maps=torch.cat([1.0 - foreground, part_maps], dim=1),
-            global_embedding=F.normalize(reduced[:batch], dim=-1),
+        return torch.cat([feature_map.mean(dim=(2, 3))[:, None], pooled], dim=1)
+
+
+def save_kpr_weights(model: KPRModel, path: str | Path, *, half: bool = True) -> None:
+    """Save a learned-attention KPR model as one safetensors file.
+
+    The architecture (``num_parts``, ``embed_dim``) goes into the file's metadata, so
+    :func:`load_kpr_weights` needs nothing else. ``half`` stores float16 tensors
+    (BatchNorm counters stay int64).
+    """
+    from safetensors.torch import save_file
+
+    state = {
+        name: (t.half() if half and t.is_floating_point() else t).contiguous()
+        for name, t in model.state_dict().items()
+    }
+    metadata = {"num_parts": str(model.num_parts), "embed_dim": str(model.embed_dim)}
+    save_file(state, str(path), metadata=metadata)
+
+
+def load_kpr_weights(path: str | Path) -> KPRModel:
+    """Build a learned-attention :class:`KPRModel` from :func:`save_kpr_weights` output.
+
+    Raises:
+        WeightsError: naming the file when it is not a safetensors file, lacks the
+            architecture metadata or its tensors do not fit.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            state = {name: handle.get_tensor(name) for name in handle.keys()}
+        model = KPRModel(
+            int(metadata["num_parts"]), "learned", int(metadata["embed_dim"]), pretrained=False
         )
+        model.load_state_dict(
+            {n: t.float() if t.is_floating_point() else t for n, t in state.items()}
+        )
+    except (SafetensorError, OSError, KeyError, ValueError, RuntimeError) as error:
+        message = str(error).replace("\n", " ")[:300]
+        raise WeightsError(f"{path}: not a KPR weights file ({message})") from None
+    return model.eval()

@@ -1,0 +1,359 @@
+"""Per-stage throughput of kpr-track on this CPU, with ratios that survive noisy machines.
+
+Stages, on PETS09-S2L1 (real frames, real detections):
+
+- decode: OpenCV decoding of the video;
+- detection + pose: yolo11n-pose at imgsz 960 (boxes and keypoints in one pass), and
+  YOLOX-nano followed by top-down pose on its boxes;
+- prompt rendering and RoIAlign crops of a frame's detections;
+- the pose-guided KPR model at batch 1 / 8 / 32 next to the bare MobileNetV2 trunk
+  forward at the same batches (the ratio is the cost of prompts + part pooling);
+- association: part-visibility distance matrix, fused cost (IoU + Kalman gate +
+  appearance) and assignment (lap) for 10 / 30 / 100 / 300 tracks x detections;
+- end to end: decode + detection + KPR + tracking over the first ``--frames`` frames.
+
+Peak memory: the process's maximum resident set size (``resource.getrusage``) after
+each section, and the peak of Python-level allocations (``tracemalloc``, which sees
+NumPy arrays but not torch's allocator) during the association section.
+
+Run: ``python benchmarks/speed.py`` or ``kpr-track bench speed``; writes ``speed.json``
+and ``speed.md`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from common import (
+    RESULTS_DIR,
+    SEQUENCE_GROUPS,
+    YOLO_POSE_OPTIONS,
+    YOLOX_OPTIONS,
+    YOLOX_WEIGHTS,
+    add_runtime_arguments,
+    check_shared,
+    machine_info,
+    markdown_table,
+    sequence_frames,
+)
+
+from kpr_track.errors import KprTrackError
+
+PETS09 = SEQUENCE_GROUPS["PETS09-S2L1"][0]
+BATCHES = (1, 8, 32)
+TRACK_COUNTS = (10, 30, 100, 300)
+
+
+def timed(function: Callable[[], object], repeats: int) -> float:
+    """Median wall-clock seconds of ``repeats`` calls (after one untimed warm-up call)."""
+    function()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def peak_rss_mib() -> float:
+    """Maximum resident set size of this process so far, MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def decode_speed(frames: int) -> dict:
+    """Frames per second of decoding the PETS09 video."""
+    start = time.perf_counter()
+    count = sum(1 for _ in sequence_frames(PETS09, frames))
+    seconds = time.perf_counter() - start
+    return {"frames": count, "ms_per_frame": 1000 * seconds / count, "fps": count / seconds}
+
+
+def detection_speed(frames: list[np.ndarray], detectors: dict) -> dict:
+    """ms / frame of yolo-pose 960, YOLOX-nano and top-down pose on YOLOX's boxes."""
+    pose, yolox = detectors["yolo-pose"], detectors["yolox"]
+    out = {}
+    for name, step in (
+        ("yolo-pose 960 (boxes + keypoints)", lambda f: pose.detect(f, 1)),
+        ("YOLOX-nano 416 (boxes)", lambda f: yolox.detect(f, 1)),
+        ("top-down pose on YOLOX boxes", lambda f: pose.pose_on_boxes(f, yolox.detect(f, 1).boxes)),
+    ):
+        step(frames[0])
+        start = time.perf_counter()
+        for frame in frames:
+            step(frame)
+        out[name] = 1000 * (time.perf_counter() - start) / len(frames)
+    yolox_ms = out["YOLOX-nano 416 (boxes)"]
+    out["top-down pose on YOLOX boxes"] -= yolox_ms  # that step re-ran YOLOX for its boxes
+    out["YOLOX-nano + top-down pose"] = yolox_ms + out["top-down pose on YOLOX boxes"]
+    return {name: {"ms_per_frame": ms, "fps": 1000 / ms} for name, ms in out.items()}
+
+
+def kpr_speed(frame: np.ndarray, detections, repeats: int) -> dict:
+    """Prompt rendering, crops, KPR model and bare trunk forward at each batch size."""
+    import torch
+
+    from kpr_track.prompts import render_prompts
+    from kpr_track.reid import build_reid
+    from kpr_track.reid.crops import crop_people, frame_to_tensor
+
+    appearance = build_reid("pose-guided")
+    model, size = appearance.model, appearance.input_size
+    n = len(detections)
+    render_s = timed(lambda: render_prompts(detections.boxes, detections.keypoints, size), repeats)
+    crop_s = timed(lambda: crop_people(frame_to_tensor(frame), detections.boxes, size), repeats)
+    prompts = render_prompts(detections.boxes, detections.keypoints, size)
+    crops = crop_people(frame_to_tensor(frame), detections.boxes, size)
+    out = {
+        "detections_in_frame": n,
+        "prompt_render_ms_per_crop": 1000 * render_s / n,
+        "crop_ms_per_crop": 1000 * crop_s / n,
+        "batches": {},
+    }
+    with torch.inference_mode():
+        for batch in BATCHES:
+            index = torch.arange(batch) % n  # the frame's real crops, repeated up to the batch
+            images, prompt = crops[index].contiguous(), prompts[index].contiguous()
+            model_s = timed(lambda images=images, prompt=prompt: model(images, prompt), repeats)
+            trunk_s = timed(lambda images=images: model.trunk(images), repeats)
+            stage_ms = out["prompt_render_ms_per_crop"] + out["crop_ms_per_crop"]
+            stage_ms += 1000 * model_s / batch
+            out["batches"][batch] = {
+                "kpr_model_crops_per_s": batch / model_s,
+                "trunk_crops_per_s": batch / trunk_s,
+                "kpr_stage_crops_per_s": 1000 / stage_ms,
+                "model_vs_trunk": model_s / trunk_s,
+                "stage_vs_trunk": stage_ms / (1000 * trunk_s / batch),
+            }
+    return out
+
+
+def association_speed(repeats: int, seed: int = 0) -> dict:
+    """Distance matrix, fused cost and assignment for T tracks x T detections (K = 8, D = 1280)."""
+    from kpr_track.reid.distance import part_distance
+    from kpr_track.trackers.assignment import linear_assignment
+    from kpr_track.trackers.costs import fuse_costs, iou_cost, mahalanobis_gate
+    from kpr_track.trackers.kalman import KalmanFilter, xyxy_to_xyah
+
+    rng = np.random.default_rng(seed)
+    kalman = KalmanFilter()
+    out = {}
+    tracemalloc.start()
+    for count in TRACK_COUNTS:
+        corners = rng.uniform(0, 1800, (count, 2))
+        boxes = np.c_[corners, corners + rng.uniform([30, 80], [90, 240], (count, 2))]
+        detections = boxes + rng.normal(0, 3, boxes.shape)
+        states = [kalman.initiate(xyxy_to_xyah(b)) for b in boxes]
+        means = np.stack([s[0] for s in states])
+        covariances = np.stack([s[1] for s in states])
+        emb = rng.normal(size=(2, count, 9, 1280)).astype(np.float32)
+        emb /= np.linalg.norm(emb, axis=-1, keepdims=True)
+        vis = (rng.uniform(size=(2, count, 9)) > 0.3).astype(np.float32)
+
+        def fused(emb=emb, vis=vis, means=means, covariances=covariances, boxes=boxes,
+                  detections=detections):  # fmt: skip
+            distance, comparable = part_distance(emb[0], vis[0], emb[1], vis[1])
+            gate = mahalanobis_gate(kalman, means, covariances, detections, 13.2767)
+            return fuse_costs(iou_cost(boxes, detections), appearance=distance.astype(np.float64),
+                              comparable=comparable, gate=gate, appearance_weight=0.5,
+                              max_appearance_distance=0.35)  # fmt: skip
+
+        cost = fused()
+        distance_s = timed(
+            lambda emb=emb, vis=vis: part_distance(emb[0], vis[0], emb[1], vis[1]), repeats
+        )
+        fused_s = timed(fused, repeats)
+        assign_s = timed(lambda cost=cost: linear_assignment(cost, 0.8), repeats)
+        out[count] = {
+            "distance_ms": 1000 * distance_s,
+            "fused_cost_ms": 1000 * fused_s,
+            "assignment_ms": 1000 * assign_s,
+            "matches": int(len(linear_assignment(cost, 0.8)[0])),
+        }
+    out["tracemalloc_peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return out
+
+
+def end_to_end(frames: int) -> dict:
+    """The whole tracking pipeline (yolo-pose 960, pose-guided KPR, kpr tracker) per stage."""
+    from kpr_track.detectors import build_detector
+    from kpr_track.pipeline import StageTimer, TrackingPipeline
+    from kpr_track.reid import build_reid
+    from kpr_track.trackers import load_tracker
+
+    timer = StageTimer()
+    detector, appearance = (
+        build_detector("yolo-pose", **YOLO_POSE_OPTIONS),
+        build_reid("pose-guided"),
+    )
+    pipeline = TrackingPipeline(detector, appearance, load_tracker("kpr"), timer)
+    iterator = sequence_frames(PETS09, frames)
+    _, first = next(iterator)
+    appearance(first, detector.detect(first, 1))  # warm-up, untimed
+    iterator = sequence_frames(PETS09, frames)
+    people = 0
+    start = time.perf_counter()
+    while True:
+        with timer("decode"):
+            item = next(iterator, None)
+        if item is None:
+            break
+        detections, _ = pipeline.step(item[1], item[0])
+        people += len(detections)
+    wall = time.perf_counter() - start
+    count = timer.calls["decode"] - 1
+    ms = {stage: 1000 * seconds / count for stage, seconds in timer.seconds.items()}
+    return {
+        "frames": count,
+        "detections_per_frame": people / count,
+        "fps": count / wall,
+        "ms_per_frame": ms,
+        "share_of_time": {stage: value / sum(ms.values()) for stage, value in ms.items()},
+        "association_vs_detection": ms["track"] / ms["detect"],
+        "reid_vs_detection": ms["reid"] / ms["detect"],
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The speed benchmark's command-line options."""
+    parser.add_argument("--frames", type=int, default=50, help="frames of the end-to-end run")
+    parser.add_argument("--detect-frames", type=int, default=10, help="frames per detector")
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per measurement")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="output folder")
+    add_runtime_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure every section and write speed.json / speed.md."""
+    import torch
+
+    from kpr_track.detectors import build_detector
+
+    check_shared()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    memory = {}
+    report = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "command": " ".join(sys.argv), "threads": torch.get_num_threads()}  # fmt: skip
+    report["decode"] = decode_speed(200)
+    memory["decode"] = peak_rss_mib()
+    frames = [frame for _, frame in sequence_frames(PETS09, 100)][-args.detect_frames :]
+    detectors = {
+        "yolo-pose": build_detector("yolo-pose", **YOLO_POSE_OPTIONS),
+        "yolox": build_detector(f"yolox:{YOLOX_WEIGHTS}", **YOLOX_OPTIONS),
+    }
+    report["detection"] = detection_speed(frames, detectors)
+    memory["detection"] = peak_rss_mib()
+    report["kpr"] = kpr_speed(
+        frames[-1], detectors["yolo-pose"].detect(frames[-1], 100), args.repeats
+    )
+    memory["kpr"] = peak_rss_mib()
+    report["association"] = association_speed(args.repeats)
+    memory["association"] = peak_rss_mib()
+    report["end_to_end"] = end_to_end(args.frames)
+    memory["end_to_end"] = peak_rss_mib()
+    report["peak_rss_mib_after"] = memory
+    report["machine"] = machine_info()
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "speed.json").write_text(json.dumps(report, indent=1))
+    (args.out / "speed.md").write_text(markdown_report(report))
+    print((args.out / "speed.md").read_text())
+    return 0
+
+
+def markdown_report(report: dict) -> str:
+    """speed.md: one table per section, ratios next to absolute numbers."""
+    e2e, kpr, machine = report["end_to_end"], report["kpr"], report["machine"]
+    detect_rows = [
+        [name, f"{v['ms_per_frame']:.0f}", f"{v['fps']:.2f}"]
+        for name, v in report["detection"].items()
+    ]
+    kpr_rows = [
+        [batch, f"{v['kpr_stage_crops_per_s']:.1f}", f"{v['kpr_model_crops_per_s']:.1f}",
+         f"{v['trunk_crops_per_s']:.1f}", f"{v['stage_vs_trunk']:.2f}", f"{v['model_vs_trunk']:.2f}"]
+        for batch, v in kpr["batches"].items()
+    ]  # fmt: skip
+    assoc = {k: v for k, v in report["association"].items() if k != "tracemalloc_peak_mib"}
+    assoc_rows = [
+        [count, f"{v['distance_ms']:.2f}", f"{v['fused_cost_ms']:.2f}", f"{v['assignment_ms']:.2f}"]
+        for count, v in assoc.items()
+    ]
+    e2e_rows = [[stage, f"{ms:.1f}", f"{100 * e2e['share_of_time'][stage]:.1f}"]
+                for stage, ms in e2e["ms_per_frame"].items()]  # fmt: skip
+    memory = ", ".join(f"{k} {v:.0f}" for k, v in report["peak_rss_mib_after"].items())
+    decode = report["decode"]
+    return "\n".join(
+        [
+            "# kpr-track speed on this CPU",
+            "",
+            f"Created {report['created']} by `{report['command']}`; {machine['platform']}, "
+            f"{machine['cpu_count']} CPUs, torch threads {report['threads']}, load average "
+            f"{machine['load_average_1_5_15']} at the end (the machine is shared: compare ratios).",
+            "",
+            f"**End to end** (PETS09-S2L1, first {e2e['frames']} frames, models warmed up, "
+            f"{e2e['detections_per_frame']:.1f} detections/frame; yolo11n-pose 960 + pose-guided KPR "
+            f"+ kpr tracker): **{e2e['fps']:.2f} FPS**. Association / detection time = "
+            f"{e2e['association_vs_detection']:.3f}; KPR / detection = {e2e['reid_vs_detection']:.2f}.",
+            "",
+            markdown_table(["stage", "ms/frame", "% of time"], e2e_rows),
+            "",
+            f"**Decode** (OpenCV, 768x576 AVI): {decode['ms_per_frame']:.1f} ms/frame ({decode['fps']:.0f} FPS).",
+            "",
+            "**Detection + pose** (PETS09 frames, ms/frame):",
+            "",
+            markdown_table(["stage", "ms/frame", "FPS"], detect_rows),
+            "",
+            f"**KPR appearance** (pose-guided, MobileNetV2 trunk, 256x128 crops; a real frame's "
+            f"{kpr['detections_in_frame']} crops repeated to the batch). Prompt rendering "
+            f"{kpr['prompt_render_ms_per_crop']:.2f} ms/crop, RoIAlign crops {kpr['crop_ms_per_crop']:.2f} "
+            "ms/crop. Stage = rendering + crops + model.",
+            "",
+            markdown_table(
+                [
+                    "batch",
+                    "KPR stage crops/s",
+                    "KPR model crops/s",
+                    "bare trunk crops/s",
+                    "stage / trunk time",
+                    "model / trunk time",
+                ],
+                kpr_rows,
+            ),  # fmt: skip
+            "",
+            "**Association** (T tracks x T detections, 1 + 8 parts of 1280-d, ms per frame):",
+            "",
+            markdown_table(
+                ["T", "part distance", "fused cost (IoU + gate + appearance)", "assignment (lap)"],
+                assoc_rows,
+            ),  # fmt: skip
+            "",
+            f"**Peak memory**: max RSS (MiB) after each section: {memory}; Python-level peak during "
+            f"association (tracemalloc) {report['association']['tracemalloc_peak_mib']:.0f} MiB.",
+            "",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """Script and ``kpr-track bench speed`` entry point; errors print one line, exit 2."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    try:
+        return run(parser.parse_args(argv))
+    except KprTrackError as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,277 @@
+"""The KPR training loop: P x K batches, GiLt + part attention loss, AdamW with warm-up and
+cosine decay, per-epoch evaluation, logs, curves and resumable checkpoints.
+
+``<train.output_dir>`` receives::
+
+    config.yaml                 the configuration used
+    checkpoint/model.safetensors   model + identity heads (float32)
+    checkpoint/optimizer.pt        optimizer + scheduler state (torch.save of tensors)
+    checkpoint/state.yaml          epoch, iteration, sampler RNG state
+    metrics.json, metrics.csv      one row per epoch (losses, lr, mAP, rank-1, seconds)
+    curves.png                     losses and mAP per epoch
+    kpr_head.safetensors           the trained model in float16, for inference
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from ..errors import InputError
+from ..reid.model import KPRModel, save_kpr_weights
+from .augment import make_batch
+from .config import TrainConfig
+from .crop_cache import CropRecord, cache_crops, min_samples_per_identity
+from .dataset import load_reid_split
+from .evaluate import Variant, evaluate_variant
+from .losses import IdentityHeads, kpr_losses
+from .sampler import PKSampler
+
+_LOG = logging.getLogger(__name__)
+HEAD_FILE = "kpr_head.safetensors"
+
+
+def prepare_records(config: TrainConfig, subset: str) -> list[CropRecord]:
+    """Load a subset of the split and its cached crops (skips are logged).
+
+    Raises:
+        InputError: see :func:`load_reid_split`; also when nothing is left.
+    """
+    samples = load_reid_split(config.data.root, subset)
+    size = config.input_size
+    folder = config.cache_dir / f"{subset}_{size[0]}x{size[1]}"
+    records, skipped = cache_crops(samples, folder, size)
+    if skipped:
+        _LOG.info("%s: skipped %s", subset, dict(skipped))
+    if subset == "train":
+        records, _ = min_samples_per_identity(records, 2)
+    if not records:
+        raise InputError(f"{config.data.root}: no usable {subset} sample left")
+    return records
+
+
+def lr_factor(iteration: int, total: int, warmup: int, min_ratio: float) -> float:
+    """Learning-rate multiplier: linear warm-up from 0.1, then cosine to ``min_ratio``."""
+    if iteration < warmup:
+        return 0.1 + 0.9 * iteration / max(warmup, 1)
+    progress = (iteration - warmup) / max(total - warmup, 1)
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+class Trainer:
+    """Trains the learned-attention KPR model on an Occluded-PoseTrack-ReID-layout split.
+
+    Args:
+        config: the training configuration.
+        train_records: training crops (default: loaded from ``config.data.root``).
+        eval_records: query + gallery crops for per-epoch evaluation (default: loaded
+            when ``train.eval_every > 0``).
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        train_records: list[CropRecord] | None = None,
+        eval_records: list[CropRecord] | None = None,
+    ) -> None:
+        self.config = config
+        self.output = Path(config.train.output_dir)
+        if config.train.threads:
+            torch.set_num_threads(config.train.threads)
+        torch.manual_seed(config.train.seed)
+        self.records = (
+            train_records if train_records is not None else prepare_records(config, "train")
+        )
+        if eval_records is None and config.train.eval_every:
+            eval_records = prepare_records(config, "val")
+        self.query = [r for r in eval_records or [] if r.split == "query"]
+        self.gallery = [r for r in eval_records or [] if r.split == "gallery"]
+        identities = sorted({r.identity for r in self.records})
+        self.class_of = {identity: i for i, identity in enumerate(identities)}
+        labels = np.array([self.class_of[r.identity] for r in self.records])
+        train = config.train
+        self.sampler = PKSampler(labels, train.identities_per_batch, train.instances_per_identity)
+        self.rng = np.random.default_rng(train.seed)
+        m = config.model
+        self.device = torch.device(train.device)
+        self.model = KPRModel(m.num_parts, "learned", m.embed_dim, m.pretrained).to(self.device)
+        self.heads = IdentityHeads(len(identities), m.embed_dim, m.num_parts).to(self.device)
+        params = [*self.model.parameters(), *self.heads.parameters()]
+        self.optimizer = torch.optim.AdamW(
+            params, lr=config.optim.lr, weight_decay=config.optim.weight_decay
+        )
+        total = train.epochs * train.iterations_per_epoch
+        o = config.optim
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda i: lr_factor(i, total, o.warmup_iterations, o.min_lr_ratio)
+        )
+        with torch.no_grad():
+            probe = torch.zeros((1, 3, *config.input_size), device=self.device)
+            self.feature_size = tuple(self.model.trunk.eval()(probe).shape[-2:])
+        self.epoch = 0
+        self.history: list[dict] = []
+
+    def resume(self) -> bool:
+        """Load the checkpoint of ``output_dir`` if there is one; True if loaded."""
+        folder = self.output / "checkpoint"
+        if not (folder / "state.yaml").is_file():
+            return False
+        state = load_file(str(folder / "model.safetensors"), device=str(self.device))
+        self.model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
+        self.heads.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("heads.")})
+        optim = torch.load(folder / "optimizer.pt", map_location=self.device, weights_only=True)
+        self.optimizer.load_state_dict(optim["optimizer"])
+        self.scheduler.load_state_dict(optim["scheduler"])
+        meta = yaml.safe_load((folder / "state.yaml").read_text())
+        self.epoch = int(meta["epoch"])
+        self.rng.bit_generator.state = meta["rng"]
+        self.history = meta["history"]
+        _LOG.info("resumed from %s at epoch %d", folder, self.epoch)
+        return True
+
+    def fit(self, epochs: int | None = None) -> list[dict]:
+        """Train until ``epochs`` (default ``train.epochs``) or ``train.max_minutes``.
+
+        Returns:
+            The per-epoch metrics so far (also in ``metrics.json`` / ``.csv``).
+        """
+        cfg = self.config
+        self.output.mkdir(parents=True, exist_ok=True)
+        config_dict = dataclasses.asdict(cfg)
+        (self.output / "config.yaml").write_text(yaml.safe_dump(config_dict, sort_keys=False))
+        started = time.monotonic()
+        last = cfg.train.epochs if epochs is None else epochs
+        while self.epoch < last:
+            row = self._train_epoch()
+            self.epoch += 1
+            row["epoch"] = self.epoch
+            every = cfg.train.eval_every
+            if every and self.query and (self.epoch % every == 0 or self.epoch == last):
+                metrics = self.evaluate()
+                row.update(mAP=metrics["mAP"], rank1=metrics["rank1"])
+            row["seconds"] = round(time.monotonic() - started, 1)
+            self.history.append(row)
+            _LOG.info("epoch %d: %s", self.epoch, row)
+            self._save()
+            limit = cfg.train.max_minutes
+            if limit and time.monotonic() - started > 60 * limit:
+                _LOG.info("stopping after %.1f min (train.max_minutes)", limit)
+                break
+        save_kpr_weights(self.model.cpu(), self.output / HEAD_FILE)
+        self.model.to(self.device)
+        return self.history
+
+    def evaluate(self, prompts: bool = True) -> dict[str, float]:
+        """mAP / CMC of the current model on the query / gallery records."""
+        variant = Variant("trained", self.model, prompts)
+        metrics = evaluate_variant(
+            variant, self.query, self.gallery, self.config.data.min_frame_gap
+        )
+        self.model.train()
+        return metrics
+
+    def _train_epoch(self) -> dict:
+        cfg = self.config
+        self.model.train()
+        self.heads.train()
+        sums = {"loss": 0.0, "identity": 0.0, "triplet": 0.0, "part": 0.0}
+        steps = cfg.train.iterations_per_epoch
+        bar = tqdm(range(steps), desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}", leave=False)
+        for _ in bar:
+            indices = self.sampler.batch(self.rng)
+            batch = make_batch(
+                [self.records[i] for i in indices],
+                [self.class_of[self.records[i].identity] for i in indices],
+                cfg.augment,
+                self.rng,
+                num_parts=cfg.model.num_parts,
+                feature_size=self.feature_size,
+            )
+            images, prompts, parsing, labels = (t.to(self.device) for t in batch)
+            outputs = self.model.train_outputs(images, prompts)
+            losses = kpr_losses(
+                outputs,
+                self.heads(outputs.bn_features),
+                labels,
+                parsing,
+                margin=cfg.loss.margin,
+                label_smoothing=cfg.loss.label_smoothing,
+                part_weight=cfg.loss.part_weight,
+            )
+            self.optimizer.zero_grad(set_to_none=True)
+            losses.total.backward()
+            self.optimizer.step()
+            self.scheduler.step()
+            values = dict(zip(sums, (v.item() for v in losses), strict=True))
+            for key, value in values.items():
+                sums[key] += value
+            bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()})
+        row = {key: value / steps for key, value in sums.items()}
+        row["lr"] = self.optimizer.param_groups[0]["lr"]
+        return row
+
+    def _save(self) -> None:
+        folder = self.output / "checkpoint"
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        state.update({f"heads.{k}": v for k, v in self.heads.state_dict().items()})
+        save_file(
+            {k: v.contiguous().cpu() for k, v in state.items()}, str(folder / "model.safetensors")
+        )
+        torch.save(
+            {
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+            },
+            folder / "optimizer.pt",
+        )
+        meta = {"epoch": self.epoch, "rng": self.rng.bit_generator.state, "history": self.history}
+        (folder / "state.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+        write_metrics(self.history, self.output)
+
+
+def write_metrics(history: list[dict], output: Path) -> None:
+    """Write ``metrics.json``, ``metrics.csv`` and ``curves.png`` (losses and mAP per epoch)."""
+    (output / "metrics.json").write_text(json.dumps(history, indent=2) + "\n")
+    columns = sorted({key for row in history for key in row}, key=_column_order)
+    with (output / "metrics.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(history)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [row["epoch"] for row in history]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for key in ("loss", "identity", "triplet", "part"):
+        left.plot(epochs, [row[key] for row in history], marker="o", label=key)
+    left.set(xlabel="epoch", ylabel="loss", title="training losses")
+    left.legend()
+    scored = [row for row in history if "mAP" in row]
+    for key in ("mAP", "rank1"):
+        right.plot(
+            [r["epoch"] for r in scored], [100 * r[key] for r in scored], marker="o", label=key
+        )
+    right.set(xlabel="epoch", ylabel="%", title="query / gallery")
+    right.legend()
+    figure.tight_layout()
+    figure.savefig(output / "curves.png", dpi=100)
+    plt.close(figure)
+
+
+def _column_order(key: str) -> int:
+    order = ("epoch", "loss", "identity", "triplet", "part", "lr", "mAP", "rank1", "seconds")
+    return order.index(key) if key in order else len(order)

