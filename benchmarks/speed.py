@@ -41,26 +41,26 @@ from common import (
     YOLOX_OPTIONS,
     YOLOX_WEIGHTS,
     add_runtime_arguments,
+    benchmark_main,
     check_shared,
     machine_info,
     markdown_table,
     sequence_frames,
 )
 
-from kpr_track.errors import KprTrackError
-
 PETS09 = SEQUENCE_GROUPS["PETS09-S2L1"][0]
 BATCHES = (1, 8, 32)
 TRACK_COUNTS = (10, 30, 100, 300)
 
 
-def timed(function: Callable[[], object], repeats: int) -> float:
-    """Median wall-clock seconds of ``repeats`` calls (after one untimed warm-up call)."""
-    function()
+def timed(function: Callable[..., object], repeats: int, *args: object) -> float:
+    """Median wall-clock seconds of ``repeats`` calls ``function(*args)`` (after one
+    untimed warm-up call)."""
+    function(*args)
     samples = []
     for _ in range(repeats):
         start = time.perf_counter()
-        function()
+        function(*args)
         samples.append(time.perf_counter() - start)
     return statistics.median(samples)
 
@@ -123,8 +123,8 @@ def kpr_speed(frame: np.ndarray, detections, repeats: int) -> dict:
         for batch in BATCHES:
             index = torch.arange(batch) % n  # the frame's real crops, repeated up to the batch
             images, prompt = crops[index].contiguous(), prompts[index].contiguous()
-            model_s = timed(lambda images=images, prompt=prompt: model(images, prompt), repeats)
-            trunk_s = timed(lambda images=images: model.trunk(images), repeats)
+            model_s = timed(model, repeats, images, prompt)
+            trunk_s = timed(model.trunk, repeats, images)
             stage_ms = out["prompt_render_ms_per_crop"] + out["crop_ms_per_crop"]
             stage_ms += 1000 * model_s / batch
             out["batches"][batch] = {
@@ -138,46 +138,55 @@ def kpr_speed(frame: np.ndarray, detections, repeats: int) -> dict:
 
 
 def association_speed(repeats: int, seed: int = 0) -> dict:
-    """Distance matrix, fused cost and assignment for T tracks x T detections (K = 8, D = 1280)."""
+    """Distance, fused cost and assignment for T tracks x T detections with the ``kpr`` preset.
+
+    Synthetic but shaped like the real thing: 1 + 8 slots of 1280-d unit embeddings, 70 %
+    of slots visible, each detection a jittered copy of one track (box and embedding), so
+    the assignment has real matches to find.
+    """
     from kpr_track.reid.distance import part_distance
+    from kpr_track.trackers import load_tracker
     from kpr_track.trackers.assignment import linear_assignment
     from kpr_track.trackers.costs import fuse_costs, iou_cost, mahalanobis_gate
     from kpr_track.trackers.kalman import KalmanFilter, xyxy_to_xyah
 
+    cfg = load_tracker("kpr").config
     rng = np.random.default_rng(seed)
     kalman = KalmanFilter()
+
+    def unit(array: np.ndarray) -> np.ndarray:
+        return (array / np.linalg.norm(array, axis=-1, keepdims=True)).astype(np.float32)
+
+    def fused(boxes, dets, means, covariances, emb, det_emb, vis, det_vis) -> np.ndarray:
+        distance, comparable = part_distance(emb, vis, det_emb, det_vis)
+        return fuse_costs(
+            iou_cost(boxes, dets),
+            appearance=distance.astype(np.float64),
+            comparable=comparable,
+            gate=mahalanobis_gate(kalman, means, covariances, dets, cfg.gate_threshold),
+            appearance_weight=cfg.appearance_weight,
+            min_iou=cfg.min_iou,
+            max_appearance_distance=cfg.max_appearance_distance,
+        )
+
     out = {}
     tracemalloc.start()
     for count in TRACK_COUNTS:
         corners = rng.uniform(0, 1800, (count, 2))
         boxes = np.c_[corners, corners + rng.uniform([30, 80], [90, 240], (count, 2))]
-        detections = boxes + rng.normal(0, 3, boxes.shape)
-        states = [kalman.initiate(xyxy_to_xyah(b)) for b in boxes]
-        means = np.stack([s[0] for s in states])
-        covariances = np.stack([s[1] for s in states])
-        emb = rng.normal(size=(2, count, 9, 1280)).astype(np.float32)
-        emb /= np.linalg.norm(emb, axis=-1, keepdims=True)
-        vis = (rng.uniform(size=(2, count, 9)) > 0.3).astype(np.float32)
-
-        def fused(emb=emb, vis=vis, means=means, covariances=covariances, boxes=boxes,
-                  detections=detections):  # fmt: skip
-            distance, comparable = part_distance(emb[0], vis[0], emb[1], vis[1])
-            gate = mahalanobis_gate(kalman, means, covariances, detections, 13.2767)
-            return fuse_costs(iou_cost(boxes, detections), appearance=distance.astype(np.float64),
-                              comparable=comparable, gate=gate, appearance_weight=0.5,
-                              max_appearance_distance=0.35)  # fmt: skip
-
-        cost = fused()
-        distance_s = timed(
-            lambda emb=emb, vis=vis: part_distance(emb[0], vis[0], emb[1], vis[1]), repeats
-        )
-        fused_s = timed(fused, repeats)
-        assign_s = timed(lambda cost=cost: linear_assignment(cost, 0.8), repeats)
+        dets = boxes + rng.normal(0, 3, boxes.shape)
+        states = [kalman.initiate(xyxy_to_xyah(box)) for box in boxes]
+        means, covariances = np.stack([s[0] for s in states]), np.stack([s[1] for s in states])
+        emb = unit(rng.normal(size=(count, 9, 1280)))
+        det_emb = unit(emb + rng.normal(0, 0.015, emb.shape))
+        vis, det_vis = (rng.uniform(size=(2, count, 9)) > 0.3).astype(np.float32)
+        inputs = (boxes, dets, means, covariances, emb, det_emb, vis, det_vis)
+        cost = fused(*inputs)
         out[count] = {
-            "distance_ms": 1000 * distance_s,
-            "fused_cost_ms": 1000 * fused_s,
-            "assignment_ms": 1000 * assign_s,
-            "matches": int(len(linear_assignment(cost, 0.8)[0])),
+            "distance_ms": 1000 * timed(part_distance, repeats, emb, vis, det_emb, det_vis),
+            "fused_cost_ms": 1000 * timed(fused, repeats, *inputs),
+            "assignment_ms": 1000 * timed(linear_assignment, repeats, cost, cfg.match_cost),
+            "matches": int(len(linear_assignment(cost, cfg.match_cost)[0])),
         }
     out["tracemalloc_peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
@@ -243,8 +252,11 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     memory = {}
-    report = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "command": " ".join(sys.argv), "threads": torch.get_num_threads()}  # fmt: skip
+    report = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+        "threads": torch.get_num_threads(),
+    }
     report["decode"] = decode_speed(200)
     memory["decode"] = peak_rss_mib()
     frames = [frame for _, frame in sequence_frames(PETS09, 100)][-args.detect_frames :]
@@ -271,88 +283,105 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+TEMPLATE = """\
+# kpr-track speed on this CPU
+
+`{command}`, {created}, {platform}, {cpus} CPUs, torch threads {threads}; load average {load}
+at the end. The machine is shared with other jobs: compare ratios rather than absolute times.
+
+## End to end
+
+PETS09-S2L1, first {e2e_frames} frames (models warmed up first), {people:.1f} detections per
+frame; yolo11n-pose 960 + pose-guided KPR + `kpr` tracker: **{e2e_fps:.2f} FPS**.
+Association / detection time = {assoc_ratio:.4f}; KPR appearance / detection = {reid_ratio:.2f}.
+
+{e2e_table}
+
+## Stages
+
+**Decode** (OpenCV, PETS09 768x576 AVI): {decode_ms:.1f} ms/frame ({decode_fps:.0f} FPS).
+
+**Detection + pose** (PETS09 frames):
+
+{detect_table}
+
+**KPR appearance** (pose-guided, MobileNetV2 trunk, 256x128 crops; the {crops} crops of a real
+frame repeated up to the batch). Prompt rendering {render_ms:.2f} ms/crop, RoIAlign crops
+{crop_ms:.2f} ms/crop; stage = rendering + crops + model; the ratios are times per crop.
+
+{kpr_table}
+
+**Association** (T tracks x T detections, 1 + 8 parts of 1280-d; ms per call):
+
+{assoc_table}
+
+## Memory
+
+Max resident set size (MiB) after each section: {memory}. Python-level peak during the
+association section (tracemalloc; NumPy arrays, not torch tensors): {tracemalloc:.0f} MiB.
+"""
+
+
 def markdown_report(report: dict) -> str:
     """speed.md: one table per section, ratios next to absolute numbers."""
     e2e, kpr, machine = report["end_to_end"], report["kpr"], report["machine"]
-    detect_rows = [
-        [name, f"{v['ms_per_frame']:.0f}", f"{v['fps']:.2f}"]
-        for name, v in report["detection"].items()
+    association = dict(report["association"])
+    tracemalloc_mib = association.pop("tracemalloc_peak_mib")
+    detect = [
+        [k, f"{v['ms_per_frame']:.0f}", f"{v['fps']:.2f}"] for k, v in report["detection"].items()
     ]
-    kpr_rows = [
-        [batch, f"{v['kpr_stage_crops_per_s']:.1f}", f"{v['kpr_model_crops_per_s']:.1f}",
-         f"{v['trunk_crops_per_s']:.1f}", f"{v['stage_vs_trunk']:.2f}", f"{v['model_vs_trunk']:.2f}"]
-        for batch, v in kpr["batches"].items()
-    ]  # fmt: skip
-    assoc = {k: v for k, v in report["association"].items() if k != "tracemalloc_peak_mib"}
-    assoc_rows = [
-        [count, f"{v['distance_ms']:.2f}", f"{v['fused_cost_ms']:.2f}", f"{v['assignment_ms']:.2f}"]
-        for count, v in assoc.items()
-    ]
-    e2e_rows = [[stage, f"{ms:.1f}", f"{100 * e2e['share_of_time'][stage]:.1f}"]
-                for stage, ms in e2e["ms_per_frame"].items()]  # fmt: skip
-    memory = ", ".join(f"{k} {v:.0f}" for k, v in report["peak_rss_mib_after"].items())
-    decode = report["decode"]
-    return "\n".join(
-        [
-            "# kpr-track speed on this CPU",
-            "",
-            f"Created {report['created']} by `{report['command']}`; {machine['platform']}, "
-            f"{machine['cpu_count']} CPUs, torch threads {report['threads']}, load average "
-            f"{machine['load_average_1_5_15']} at the end (the machine is shared: compare ratios).",
-            "",
-            f"**End to end** (PETS09-S2L1, first {e2e['frames']} frames, models warmed up, "
-            f"{e2e['detections_per_frame']:.1f} detections/frame; yolo11n-pose 960 + pose-guided KPR "
-            f"+ kpr tracker): **{e2e['fps']:.2f} FPS**. Association / detection time = "
-            f"{e2e['association_vs_detection']:.3f}; KPR / detection = {e2e['reid_vs_detection']:.2f}.",
-            "",
-            markdown_table(["stage", "ms/frame", "% of time"], e2e_rows),
-            "",
-            f"**Decode** (OpenCV, 768x576 AVI): {decode['ms_per_frame']:.1f} ms/frame ({decode['fps']:.0f} FPS).",
-            "",
-            "**Detection + pose** (PETS09 frames, ms/frame):",
-            "",
-            markdown_table(["stage", "ms/frame", "FPS"], detect_rows),
-            "",
-            f"**KPR appearance** (pose-guided, MobileNetV2 trunk, 256x128 crops; a real frame's "
-            f"{kpr['detections_in_frame']} crops repeated to the batch). Prompt rendering "
-            f"{kpr['prompt_render_ms_per_crop']:.2f} ms/crop, RoIAlign crops {kpr['crop_ms_per_crop']:.2f} "
-            "ms/crop. Stage = rendering + crops + model.",
-            "",
-            markdown_table(
-                [
-                    "batch",
-                    "KPR stage crops/s",
-                    "KPR model crops/s",
-                    "bare trunk crops/s",
-                    "stage / trunk time",
-                    "model / trunk time",
-                ],
-                kpr_rows,
-            ),  # fmt: skip
-            "",
-            "**Association** (T tracks x T detections, 1 + 8 parts of 1280-d, ms per frame):",
-            "",
-            markdown_table(
-                ["T", "part distance", "fused cost (IoU + gate + appearance)", "assignment (lap)"],
-                assoc_rows,
-            ),  # fmt: skip
-            "",
-            f"**Peak memory**: max RSS (MiB) after each section: {memory}; Python-level peak during "
-            f"association (tracemalloc) {report['association']['tracemalloc_peak_mib']:.0f} MiB.",
-            "",
+    batches = [
+        [b, f"{v['kpr_stage_crops_per_s']:.1f}", f"{v['kpr_model_crops_per_s']:.1f}"]
+        + [
+            f"{v['trunk_crops_per_s']:.1f}",
+            f"{v['stage_vs_trunk']:.2f}",
+            f"{v['model_vs_trunk']:.2f}",
         ]
+        for b, v in kpr["batches"].items()
+    ]
+    assoc = [
+        [t, f"{v['distance_ms']:.2f}", f"{v['fused_cost_ms']:.2f}", f"{v['assignment_ms']:.2f}"]
+        for t, v in association.items()
+    ]
+    stages = [
+        [k, f"{v:.1f}", f"{100 * e2e['share_of_time'][k]:.1f}"]
+        for k, v in e2e["ms_per_frame"].items()
+    ]
+    return TEMPLATE.format(
+        command=report["command"],
+        created=report["created"],
+        platform=machine["platform"],
+        cpus=machine["cpu_count"],
+        threads=report["threads"],
+        load=machine["load_average_1_5_15"],
+        e2e_frames=e2e["frames"],
+        people=e2e["detections_per_frame"],
+        e2e_fps=e2e["fps"],
+        assoc_ratio=e2e["association_vs_detection"],
+        reid_ratio=e2e["reid_vs_detection"],
+        e2e_table=markdown_table(["stage", "ms/frame", "% of time"], stages),
+        decode_ms=report["decode"]["ms_per_frame"],
+        decode_fps=report["decode"]["fps"],
+        detect_table=markdown_table(["stage", "ms/frame", "FPS"], detect),
+        crops=kpr["detections_in_frame"],
+        render_ms=kpr["prompt_render_ms_per_crop"],
+        crop_ms=kpr["crop_ms_per_crop"],
+        kpr_table=markdown_table(
+            ["batch", "KPR stage crops/s", "KPR model crops/s", "bare trunk crops/s"]
+            + ["stage / trunk", "model / trunk"],
+            batches,
+        ),
+        assoc_table=markdown_table(
+            ["T", "part distance", "fused cost (IoU, gate, appearance)", "assignment (lap)"], assoc
+        ),
+        memory=", ".join(f"{k} {v:.0f}" for k, v in report["peak_rss_mib_after"].items()),
+        tracemalloc=tracemalloc_mib,
     )
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Script and ``kpr-track bench speed`` entry point; errors print one line, exit 2."""
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    try:
-        return run(parser.parse_args(argv))
-    except KprTrackError as error:
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 2
+    return benchmark_main(__doc__, add_arguments, run, argv, prog)
 
 
 if __name__ == "__main__":

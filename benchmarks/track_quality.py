@@ -2,13 +2,15 @@
 
 For each sequence group (PETS09-S2L1, the seven MOT17-mini sequences combined) and each
 detection source (public det.txt, YOLOX-nano, yolo11n-pose), detections, top-down pose
-and appearance embeddings come from the detection cache (:mod:`common`), built once;
+and appearance embeddings come from the detection cache (:mod:`detection_cache`), built once;
 then every tracker runs on the same cached detections:
 
 - ``kpr``: kpr-track ``kpr`` preset, pose-guided KPR part embeddings;
 - ``motion``: kpr-track ``motion`` preset (the same tracker, appearance off);
 - ``kpr-global``: ``kpr`` preset with one global embedding of the same trunk;
 - ``kpr-retail0288``: ``kpr`` preset with the ReID-trained retail-0288 embedding;
+- ``kpr-trained`` (opt-in): ``kpr`` preset with the KPR head trained by kpr-track
+  (``--reid kpr``), one more KPR forward pass per crop in the cache build;
 - ``sort``, ``bytetrack``, ``ocsort``: Roboflow ``trackers`` 2.6.1 on boxes and scores.
 
 Metrics come from :func:`kpr_track.evaluation.evaluate` (TrackEval). Writes
@@ -32,23 +34,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import torch
 from common import (
     CACHE_DIR,
     RESULTS_DIR,
     SEQUENCE_GROUPS,
     SOURCES,
-    DetectionCache,
     add_runtime_arguments,
-    build_job,
+    benchmark_main,
     check_shared,
     machine_info,
-    markdown_table,
     resolve_groups,
 )
+from detection_cache import APPEARANCE, DetectionCache, build_job
+from quality_report import COLUMNS, bar_chart, markdown_report
+from torchvision.ops import box_iou
 
 from kpr_track.baselines import RoboflowTracker
-from kpr_track.errors import KprTrackError
-from kpr_track.evaluation import evaluate
+from kpr_track.evaluation import evaluate, load_ground_truth
 from kpr_track.trackers import BaseTracker, TrackerConfig, load_tracker
 from kpr_track.writers import MOTWriter
 
@@ -102,6 +105,12 @@ TRACKERS: dict[str, TrackerSpec] = {
     "kpr-global": TrackerSpec(
         "kpr-global", "global", frozenset({"kpr"}), lambda _: load_tracker("kpr")
     ),
+    "kpr-trained": TrackerSpec(
+        "kpr-trained",
+        "trained",
+        frozenset({"keypoints", "kpr-trained"}),
+        lambda _: load_tracker("kpr"),
+    ),
     "kpr-retail0288": TrackerSpec(
         "kpr-retail0288", "retail", frozenset({"retail"}), lambda _: load_tracker("kpr")
     ),
@@ -110,7 +119,8 @@ TRACKERS: dict[str, TrackerSpec] = {
         for name in ("sort", "bytetrack", "ocsort")
     },
 }
-COLUMNS = ("HOTA", "DetA", "AssA", "IDF1", "MOTA", "IDSW")
+# The trained head is opt-in (--trackers ... kpr-trained): one more KPR pass per crop.
+DEFAULT_TRACKERS = [name for name in TRACKERS if name != "kpr-trained"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -120,7 +130,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         default=list(SEQUENCE_GROUPS),
         metavar="NAME",
-        help=f"sequence groups or single MOT17-mini sequences (default: {' '.join(SEQUENCE_GROUPS)})",
+        help="sequence groups or single MOT17-mini sequences (default: all groups)",
     )
     parser.add_argument(
         "--detectors",
@@ -132,9 +142,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--trackers",
         nargs="+",
-        default=list(TRACKERS),
+        default=DEFAULT_TRACKERS,
         choices=list(TRACKERS),
-        help="trackers to compare (default: all)",
+        help="trackers to compare (default: all but kpr-trained)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="output folder")
     parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR, help="detection cache folder")
@@ -160,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     for group, seq_dirs in groups.items():
         for source in args.detectors:
             caches = {seq_dir: DetectionCache.load(paths[seq_dir, source]) for seq_dir in seq_dirs}
-            details[f"{group}/{source}"] = detection_stats(caches.values())
+            details[f"{group}/{source}"] = detection_stats(caches)
             for spec in specs:
                 tracks_dir = args.cache_dir / "tracks" / group / source / spec.label
                 row, per_sequence = track_and_score(spec, caches, preset, tracks_dir)
@@ -174,10 +184,17 @@ def run(args: argparse.Namespace) -> int:
         "cache": {
             "jobs": args.jobs,
             "threads": args.threads,
-            "build_seconds": round(cache_seconds, 1),
+            "seconds_until_ready": round(cache_seconds, 1),  # ~0 when all were cached
         },
         "preset": {
-            k: getattr(preset, k) for k in ("high_score", "low_score", "new_track_score", "max_age")
+            k: getattr(preset, k)
+            for k in (
+                "high_score",
+                "low_score",
+                "new_track_score",
+                "max_age",
+                "max_appearance_distance",
+            )
         },
         "library_options": {
             name: library_options(name, preset) for name in ("sort", "bytetrack", "ocsort")
@@ -205,12 +222,12 @@ def build_caches(groups: dict, sources: list[str], features: set[str], args) -> 
         for source in sources
     ]
     jobs.sort(key=lambda job: (job[0].name.startswith("MOT17"), job[1] != "yolo-pose"))
-    common = (features, args.cache_dir, args.max_frames, args.rebuild, args.threads)
+    options = (features, args.cache_dir, args.max_frames, args.rebuild, args.threads)
     if args.jobs <= 1:
-        return {job: build_job(*job, *common) for job in jobs}
+        return {job: build_job(*job, *options) for job in jobs}
     context = multiprocessing.get_context("spawn")  # no fork after torch's thread pools start
     with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
-        futures = {job: pool.submit(build_job, *job, *common) for job in jobs}
+        futures = {job: pool.submit(build_job, *job, *options) for job in jobs}
         return {job: future.result() for job, future in futures.items()}
 
 
@@ -252,29 +269,54 @@ def stage_seconds(cache: DetectionCache, spec: TrackerSpec) -> float:
     stages = ["decode", "detect"]
     if "keypoints" in spec.features:
         stages.append("pose")
-    if spec.appearance in ("parts", "global"):
-        stages.append("kpr")
-    if spec.appearance == "retail":
-        stages.append("retail")
+    if spec.appearance is not None:
+        stages.append(APPEARANCE[spec.appearance])
     return sum(cache.seconds.get(stage, 0.0) for stage in stages)
 
 
-def detection_stats(caches) -> dict:
-    """Frames, detections and per-stage seconds per frame of a group's caches."""
-    caches = list(caches)
-    frames = sum(len(c) for c in caches)
+SCORE_BANDS = (0.0, 0.05, 0.2, 0.4, 0.6, 1.0)
+
+
+def detection_stats(caches: dict) -> dict:
+    """Frames, detections, score quantiles, precision per score band and stage times.
+
+    Precision of a band: share of its detections overlapping a ground-truth box (consider
+    flag set) with IoU >= 0.5, which shows what the trackers' score thresholds select.
+    """
+    frames = sum(len(c) for c in caches.values())
     seconds: dict[str, float] = {}
-    for cache in caches:
+    scores, correct = [], []
+    for seq_dir, cache in caches.items():
         for stage, value in cache.seconds.items():
             seconds[stage] = seconds.get(stage, 0.0) + value
-    scores = np.concatenate([c.scores for c in caches])
+        gt = load_ground_truth(seq_dir).tracks
+        gt = gt.select(gt.scores != 0)
+        for index, frame_id in enumerate(cache.frame_ids):
+            found = cache.detections(index)
+            rows = gt.frames == frame_id
+            truth = torch.from_numpy(
+                np.c_[gt.boxes[rows, :2], gt.boxes[rows, :2] + gt.boxes[rows, 2:]]
+            )
+            iou = box_iou(torch.from_numpy(found.boxes).double(), truth.double())
+            correct.append(
+                (iou >= 0.5).any(dim=1).numpy() if iou.numel() else np.zeros(len(found), bool)
+            )
+            scores.append(found.scores)
+    scores, correct = np.concatenate(scores), np.concatenate(correct)
+    band = np.digitize(scores, SCORE_BANDS[1:-1])
+    precision = {
+        f"[{low}, {high}{']' if high == 1.0 else ')'}": (
+            round(float(correct[band == k].mean()), 3) if (band == k).any() else None,
+            int((band == k).sum()),
+        )
+        for k, (low, high) in enumerate(zip(SCORE_BANDS[:-1], SCORE_BANDS[1:], strict=True))
+    }
     return {
         "frames": frames,
         "detections": int(len(scores)),
         "per_frame": len(scores) / frames,
-        "score_quantiles_5_50_95": np.quantile(scores, [0.05, 0.5, 0.95]).round(3).tolist()
-        if len(scores)
-        else [],
+        "score_quantiles_5_50_95": np.quantile(scores, [0.05, 0.5, 0.95]).round(3).tolist(),
+        "precision_and_count_by_score": precision,
         "seconds_per_frame": {stage: value / frames for stage, value in seconds.items()},
     }
 
@@ -286,159 +328,9 @@ def _row_line(row: dict) -> str:
     )
 
 
-def _fps(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}" if value < 100 else f"{value:.0f}"
-
-
-def markdown_report(report: dict) -> str:
-    """results.md: settings, detection statistics and the side-by-side table."""
-    header = [
-        "sequence",
-        "detector",
-        "tracker",
-        "HOTA",
-        "DetA",
-        "AssA",
-        "IDF1",
-        "MOTA",
-        "IDsw",
-        "assoc. FPS",
-        "end-to-end FPS",
-    ]
-    table = [
-        [
-            r["sequence"],
-            SOURCES[r["detector"]],
-            r["tracker"],
-            *(f"{100 * r[k]:.1f}" for k in COLUMNS[:5]),
-            r["IDSW"],
-            _fps(r["association_fps"]),
-            _fps(r["end_to_end_fps"]),
-        ]
-        for r in report["rows"]
-    ]
-    stats = [
-        [
-            key,
-            d["frames"],
-            d["detections"],
-            f"{d['per_frame']:.1f}",
-            d["score_quantiles_5_50_95"],
-            ", ".join(f"{stage} {1000 * v:.0f}" for stage, v in d["seconds_per_frame"].items()),
-        ]
-        for key, d in report["details"].items()
-        if "frames" in d
-    ]
-    machine, cache, preset = report["machine"], report["cache"], report["preset"]
-    options = "; ".join(f"{name}: {opts}" for name, opts in report["library_options"].items())
-    return "\n".join(
-        [
-            "# Tracking quality on identical detections",
-            "",
-            f"Created {report['created']} by `{report['command']}` on {machine['platform']} "
-            f"({machine['cpu_count']} CPUs, load average {machine['load_average_1_5_15']} at the end; "
-            f"cache built by {cache['jobs']} process(es) x {cache['threads'] or 'default'} thread(s)).",
-            "",
-            "HOTA, DetA, AssA, IDF1, MOTA in %, from `kpr_track.evaluation.evaluate` (TrackEval; "
-            "MOTChallenge rules). MOT17-mini = its seven sequences (4-8 frames each) combined.",
-            "",
-            markdown_table(header, table),
-            "",
-            "## How to read it",
-            "",
-            "- Every tracker of a (sequence, detector) pair sees the same cached boxes, scores, "
-            "keypoints and embeddings (`benchmarks/cache/`).",
-            "- **assoc. FPS**: frames / seconds spent in the tracker's `update` alone. "
-            "**end-to-end FPS**: frames / (decode + detection + top-down pose if the tracker uses "
-            "keypoints + its appearance model + association), stage times measured while the "
-            "cache was built. `kpr` and `kpr-global` share one KPR forward pass (prompt rendering "
-            "included), so both are charged its full time.",
-            f"- kpr-track trackers use the shipped presets as they are (`kpr`, `motion`; "
-            f"high_score {preset['high_score']}, low_score {preset['low_score']}, new_track_score "
-            f"{preset['new_track_score']}, max_age {preset['max_age']}), tuned on yolo11n-pose "
-            "scores; `kpr-global` and `kpr-retail0288` are the `kpr` preset with another embedding, "
-            "so their max_appearance_distance (0.35) was not re-tuned for those models.",
-            f"- Roboflow trackers 2.6.1 get the preset's score thresholds and max_age, other settings "
-            f"at library defaults ({options}); detections below low_score are dropped before them. "
-            "None of SORT / ByteTrack / OC-SORT in trackers 2.6.1 accepts appearance embeddings "
-            "(boxes and confidences only), so they run on motion alone.",
-            "- Public det.txt scores: MOT17 FRCNN scores are in [0, 1] and used as they are. "
-            "PETS09-S2L1's are MOT15 DPM scores in [-0.48, 138.9]; the det.txt reader min-max "
-            "scales each file into [0, 1] (order kept). On that scale the preset thresholds "
-            "still separate reliable detections: precision at IoU 0.5 vs gt is 0.27 below 0.05, "
-            "0.40 in [0.05, 0.2), 0.72 in [0.2, 0.4), 0.93 in [0.4, 0.6), 0.96 above.",
-            "- Part / global embeddings of the ImageNet MobileNetV2 trunk are cached as float16 "
-            "(distance error about 1e-3).",
-            "",
-            "## Detections per source",
-            "",
-            markdown_table(
-                [
-                    "sequence/source",
-                    "frames",
-                    "detections",
-                    "per frame",
-                    "score 5/50/95 %",
-                    "ms/frame per stage",
-                ],
-                stats,
-            ),
-            "",
-        ]
-    )
-
-
-def bar_chart(rows: list[dict], path: Path) -> None:
-    """HOTA and IDF1 per tracker, grouped by detector, one row of panels per sequence."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    groups = list(dict.fromkeys(r["sequence"] for r in rows))
-    sources = list(dict.fromkeys(r["detector"] for r in rows))
-    trackers = list(dict.fromkeys(r["tracker"] for r in rows))
-    figure, axes = plt.subplots(len(groups), 2, figsize=(12, 3.6 * len(groups)), squeeze=False)
-    width = 0.8 / len(trackers)
-    for row_axes, group in zip(axes, groups, strict=True):
-        for axis, metric in zip(row_axes, ("HOTA", "IDF1"), strict=True):
-            for k, tracker in enumerate(trackers):
-                values = [
-                    next(
-                        (
-                            100 * r[metric]
-                            for r in rows
-                            if (r["sequence"], r["detector"], r["tracker"]) == (group, s, tracker)
-                        ),
-                        0.0,
-                    )
-                    for s in sources
-                ]
-                axis.bar(
-                    np.arange(len(sources)) + (k - (len(trackers) - 1) / 2) * width,
-                    values,
-                    width,
-                    label=tracker,
-                )
-            axis.set_xticks(np.arange(len(sources)), [SOURCES[s] for s in sources])
-            axis.set_ylabel(f"{metric} (%)")
-            axis.set_title(f"{group}: {metric}")
-            axis.grid(axis="y", alpha=0.3)
-    axes[0, 1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Script and ``kpr-track bench quality`` entry point; errors print one line, exit 2."""
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    try:
-        return run(parser.parse_args(argv))
-    except KprTrackError as error:
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 2
+    return benchmark_main(__doc__, add_arguments, run, argv, prog)
 
 
 if __name__ == "__main__":

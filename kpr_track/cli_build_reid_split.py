@@ -2,7 +2,7 @@
 
 Example::
 
-    kpr-track build-reid-split ../shared/data/MOT17-02-raw540 data/mot17-02-reid
+    kpr-track build-reid-split ../shared/data/MOT17-02-raw540 runs/mot17-02-reid
 """
 
 from __future__ import annotations

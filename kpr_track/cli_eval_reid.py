@@ -2,7 +2,7 @@
 
 Example::
 
-    kpr-track eval-reid data/mot17-02-reid --out reid.json
+    kpr-track eval-reid runs/mot17-02-reid --out reid.json
 
 ``--visrank N`` also writes one PNG per query with its N nearest gallery samples.
 Rows: the trained KPR head with prompts, without prompts and its global embedding, then

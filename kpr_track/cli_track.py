@@ -27,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--reid",
         default="pose-guided",
-        help="appearance model: pose-guided, global or none (default: pose-guided)",
+        help="appearance model: pose-guided (training-free KPR parts), kpr (the trained KPR "
+        "head), global (one embedding of the same trunk), retail-0288 (ONNX ReID) or none "
+        "(default: pose-guided)",
     )
     parser.add_argument(
         "--det",

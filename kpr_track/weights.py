@@ -83,6 +83,14 @@ REGISTRY: dict[str, WeightsEntry] = {
             sha256="695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14",
             url="https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/yolox_nano.onnx",
         ),
+        # kpr-track's own KPR head (MobileNetV2, K = 8, D = 256, float16), trained on the
+        # MOT17-02 occluded ReID split: configs/train/kpr_mobilenetv2_mot17_02.yaml.
+        WeightsEntry(
+            name="kpr-mobilenetv2-mot17-02",
+            filename="kpr_mobilenetv2_mot17_02.safetensors",
+            sha256="7d9889956f69be0326d03ae0e59b758f7af0f7bfdadf4b66f0e064635c6e8547",
+            package_member=("kpr_track", "assets/kpr_mobilenetv2_mot17_02.safetensors"),
+        ),
         # Open Model Zoo publishes this model as OpenVINO IR only; the ONNX file has no
         # official download URL.
         WeightsEntry(

@@ -169,3 +169,15 @@ def test_bad_head_file_is_a_weights_error(tmp_path):
     bad.write_bytes(b"not a safetensors file")
     with pytest.raises(WeightsError, match="head.safetensors: not a KPR weights file"):
         load_kpr_weights(bad)
+
+
+def test_shipped_head_loads_through_the_resolver_and_build_reid():
+    from kpr_track.reid import build_reid
+    from kpr_track.weights import REGISTRY, file_sha256, resolve_weights
+
+    path = resolve_weights("kpr-mobilenetv2-mot17-02", offline=True)
+    assert file_sha256(path) == REGISTRY["kpr-mobilenetv2-mot17-02"].sha256
+    assert path.stat().st_size < 10 * 2**20
+    appearance = build_reid("kpr")
+    assert appearance.model.attention == "learned" and appearance.model.embed_dim == 256
+    assert appearance.model.prompt_stem.weight.abs().sum() > 0  # trained, not zero-init

@@ -199,21 +199,25 @@ class KPRTracker(BaseTracker):
 
     def _absorb(self, matches: np.ndarray, detections: Detections) -> None:
         """Update matched tracks and promote them (tentative -> confirmed, lost -> confirmed)."""
-        appearance = self._uses_appearance(detections)
         for t, d in matches:
             track = self._tracks[t]
-            track.update(
-                self.kalman,
-                detections.boxes[d],
-                float(detections.scores[d]),
-                detections.keypoints[d],
-                detections.embeddings[d] if appearance else None,
-                detections.visibility[d] if appearance else None,
-            )
+            track.update(self.kalman, *self._observation(detections, d))
             if track.state == TrackState.LOST:
                 track.state = TrackState.CONFIRMED
             elif track.state == TrackState.TENTATIVE and track.hits >= self.config.min_hits:
                 self._confirm(track)
+
+    def _observation(self, detections: Detections, d: int) -> tuple:
+        """Detection ``d`` as ``(box, score, keypoints, embeddings | None, visibility | None)``,
+        the arguments :class:`Track` takes; no appearance in motion-only mode."""
+        appearance = self._uses_appearance(detections)
+        return (
+            detections.boxes[d],
+            float(detections.scores[d]),
+            detections.keypoints[d],
+            detections.embeddings[d] if appearance else None,
+            detections.visibility[d] if appearance else None,
+        )
 
     def _apply_lifecycle(self, track: Track) -> bool:
         """Apply step (f) to one track after matching; False when it must be dropped."""
@@ -225,14 +229,9 @@ class KPRTracker(BaseTracker):
         return track.time_since_update <= self.config.max_age
 
     def _birth(self, detections: Detections, d: int) -> Track:
-        appearance = self._uses_appearance(detections)
         track = Track(
             self.kalman,
-            detections.boxes[d],
-            float(detections.scores[d]),
-            detections.keypoints[d],
-            detections.embeddings[d] if appearance else None,
-            detections.visibility[d] if appearance else None,
+            *self._observation(detections, d),
             momentum=self.config.memory_momentum,
             visibility_threshold=self.config.visibility_threshold,
         )

@@ -6,6 +6,8 @@
   "fixed attention"): part maps from the keypoint prompts, visibility from keypoint
   confidences, ImageNet MobileNetV2 trunk.
 - ``global``: one global embedding from the same trunk (the non-part-based baseline).
+- ``kpr``: KPR with learned part attention, the head trained by kpr-track
+  (``kpr-mobilenetv2-mot17-02`` in the weights resolver; DESIGN.md §3).
 - ``retail-0288``: one global embedding from Open Model Zoo's ReID-trained
   ``person-reidentification-retail-0288`` ONNX model (onnxruntime, CPU), weights from the
   resolver entry ``reid-retail-0288``.
@@ -19,7 +21,7 @@ from collections.abc import Callable
 from ..errors import ConfigError
 from .appearance import KPRAppearance
 from .distance import part_distance
-from .model import KPRModel, KPROutput
+from .model import KPRModel, KPROutput, load_kpr_weights
 from .onnx_reid import OnnxReID
 
 
@@ -35,9 +37,17 @@ def _retail_0288(device: str) -> OnnxReID:
     return OnnxReID()  # onnxruntime on the CPU whatever ``device`` is
 
 
+def _kpr(device: str) -> KPRAppearance:
+    from ..weights import resolve_weights
+
+    model = load_kpr_weights(resolve_weights("kpr-mobilenetv2-mot17-02"))
+    return KPRAppearance(model, device=device)
+
+
 REID_MODELS: dict[str, Callable[[str], KPRAppearance | OnnxReID]] = {
     "pose-guided": _pose_guided,
     "global": _global,
+    "kpr": _kpr,
     "retail-0288": _retail_0288,
 }
 

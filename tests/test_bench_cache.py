@@ -1,0 +1,94 @@
+"""The benchmarks' detection cache: built once from real MOT17-mini frames, read back intact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import shared_path
+
+from kpr_track.cli_bench import load_benchmark
+from kpr_track.errors import InputError
+
+cache_module = load_benchmark("detection_cache")
+SEQUENCE = ("data", "MOT17-mini", "train", "MOT17-09-FRCNN")
+
+
+@pytest.fixture(scope="module")
+def models():
+    return cache_module.Models(threads=1)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, models):
+    """A cache of the first 2 frames of MOT17-09 (det.txt boxes, KPR and retail embeddings)."""
+    cache_dir = tmp_path_factory.mktemp("cache")
+    seq_dir = shared_path(*SEQUENCE)
+    cache = cache_module.load_or_build(
+        seq_dir, "det", {"kpr", "retail"}, models, cache_dir=cache_dir, max_frames=2, log=print
+    )
+    return cache, cache_module.cache_path(cache_dir, seq_dir, "det", 2)
+
+
+def test_round_trip_keeps_every_array(built):
+    cache, path = built
+    loaded = cache_module.DetectionCache.load(path)
+    assert list(loaded.frame_ids) == [1, 2]
+    for name in ("offsets", "boxes", "scores", "keypoints"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(cache, name))
+    assert loaded.features == {"kpr", "retail"}
+    assert set(loaded.appearance) == {"parts", "global", "retail"}
+    assert set(loaded.seconds) >= {"decode", "detect", "kpr", "retail"}
+    for index in range(len(loaded)):
+        for slot, width in (("parts", 9), ("global", 1), ("retail", 1)):
+            stored, fresh = loaded.detections(index, slot), cache.detections(index, slot)
+            assert stored.embeddings.shape[1] == width and stored.embeddings.dtype == np.float32
+            np.testing.assert_array_equal(stored.embeddings, fresh.embeddings)
+            np.testing.assert_array_equal(stored.boxes, fresh.boxes)
+
+
+def test_cached_boxes_are_the_det_file_rows(built):
+    cache, _ = built
+    rows = np.loadtxt(shared_path(*SEQUENCE, "det", "det.txt"), delimiter=",")
+    first = rows[rows[:, 0] == 1]
+    detections = cache.detections(0)
+    assert len(detections) == len(first)
+    np.testing.assert_allclose(detections.boxes[:, :2], first[:, 2:4], atol=1e-3)
+    np.testing.assert_allclose(detections.scores, first[:, 6], atol=1e-6)
+
+
+def test_embeddings_are_unit_vectors(built):
+    cache, _ = built
+    for slot in ("parts", "global", "retail"):
+        embeddings, _ = cache.appearance[slot]
+        norms = np.linalg.norm(embeddings.astype(np.float32), axis=-1)
+        visible = cache.appearance[slot][1] > 0.5
+        np.testing.assert_allclose(norms[visible], 1.0, atol=2e-3)  # parts are float16
+
+
+def test_missing_features_trigger_a_rebuild_with_the_union(built, models, tmp_path):
+    cache, path = built
+    seq_dir = shared_path(*SEQUENCE)
+    same = cache_module.load_or_build(
+        seq_dir, "det", {"kpr"}, models, cache_dir=path.parent, max_frames=2
+    )
+    assert same.features == cache.features  # read back, not rebuilt
+    boxes_only = cache_module.load_or_build(
+        seq_dir, "det", set(), models, cache_dir=tmp_path, max_frames=1
+    )
+    assert boxes_only.features == set() and boxes_only.appearance == {}
+    more = cache_module.load_or_build(
+        seq_dir, "det", {"retail"}, models, cache_dir=tmp_path, max_frames=1
+    )
+    assert more.features == {"retail"}
+    np.testing.assert_array_equal(more.boxes, boxes_only.boxes)
+    reloaded = cache_module.DetectionCache.load(
+        cache_module.cache_path(tmp_path, seq_dir, "det", 1)
+    )
+    assert reloaded.features == {"retail"}
+
+
+def test_a_file_that_is_not_a_cache_is_a_clear_error(tmp_path):
+    path = tmp_path / "bogus.npz"
+    np.savez(path, boxes=np.zeros((1, 4)))
+    with pytest.raises(InputError, match="not a detection cache"):
+        cache_module.DetectionCache.load(path)
