@@ -6,16 +6,10 @@ import argparse
 import os
 import platform
 import sys
-from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from kpr_track.errors import ConfigError, InputError, KprTrackError
-from kpr_track.evaluation.mot import read_seqinfo
-from kpr_track.video import VideoReader
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -40,7 +34,6 @@ SOURCES = {
 }
 YOLO_POSE_OPTIONS = {"imgsz": 960, "conf": 0.05}
 YOLOX_OPTIONS = {"conf": 0.1}
-_VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
 
 
 def check_shared() -> None:
@@ -61,34 +54,6 @@ def resolve_groups(names: list[str]) -> dict[str, tuple[Path, ...]]:
     if unknown:
         raise ConfigError(f"unknown sequence(s) {unknown}; expected any of {sorted(known)}")
     return {name: known[name] for name in names}
-
-
-def sequence_frames(
-    seq_dir: Path, max_frames: int | None = None
-) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(1-based frame id, (H, W, 3) BGR uint8 frame)`` of a MOTChallenge sequence.
-
-    Frames come from the ``imDir`` folder of ``seqinfo.ini`` (every image present, named
-    by frame number) or, when that folder is absent, from the one video file of the
-    sequence folder (frame n of the video = frame n of the ground truth).
-
-    Raises:
-        InputError: no image folder and not exactly one video, or an unreadable image.
-    """
-    info = read_seqinfo(seq_dir)
-    image_dir = seq_dir / info.get("imDir", "img1")
-    if image_dir.is_dir():
-        paths = sorted(image_dir.glob(f"*{info.get('imExt', '.jpg')}"))[:max_frames]
-        for path in paths:
-            frame = cv2.imread(str(path))
-            if frame is None:
-                raise InputError(f"{path}: image unreadable")
-            yield int(path.stem), frame
-        return
-    videos = sorted(p for p in seq_dir.iterdir() if p.suffix.lower() in _VIDEO_SUFFIXES)
-    if len(videos) != 1:
-        raise InputError(f"{seq_dir}: expected {image_dir.name}/ or one video, got {videos}")
-    yield from enumerate(VideoReader(videos[0], max_frames=max_frames), start=1)
 
 
 def machine_info() -> dict:

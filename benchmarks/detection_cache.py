@@ -28,7 +28,6 @@ from common import (
     YOLOX_OPTIONS,
     YOLOX_WEIGHTS,
     machine_info,
-    sequence_frames,
 )
 
 from kpr_track.detections import Detections
@@ -36,6 +35,7 @@ from kpr_track.errors import ConfigError, InputError
 from kpr_track.evaluation.mot import read_seqinfo
 from kpr_track.keypoints import NUM_KEYPOINTS
 from kpr_track.pipeline import StageTimer
+from kpr_track.video import sequence_frames
 
 # What the cache can hold beyond boxes and scores.
 FEATURES = ("keypoints", "kpr", "kpr-trained", "retail")

@@ -45,8 +45,9 @@ from common import (
     check_shared,
     machine_info,
     markdown_table,
-    sequence_frames,
 )
+
+from kpr_track.video import sequence_frames
 
 PETS09 = SEQUENCE_GROUPS["PETS09-S2L1"][0]
 BATCHES = (1, 8, 32)

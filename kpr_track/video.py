@@ -83,3 +83,50 @@ class VideoReader:
 
     def __len__(self) -> int:
         return self.info.num_frames
+
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
+
+
+def sequence_frames(
+    seq_dir: str | Path, max_frames: int | None = None, step: int = 1
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Frames of a MOTChallenge-layout sequence folder.
+
+    Frames come from the ``imDir`` folder of ``seqinfo.ini`` (images named by frame
+    number) or, when that folder is absent, from the one video file of the sequence
+    folder (frame n of the video = frame n of the ground truth).
+
+    Args:
+        seq_dir: the sequence folder (holds ``seqinfo.ini``).
+        max_frames: only the first ``max_frames`` frames (``None``: all).
+        step: yield every ``step``-th frame, starting with frame 1.
+
+    Yields:
+        ``(1-based frame id, (H, W, 3) BGR uint8 frame)``.
+
+    Raises:
+        InputError: no image folder and not exactly one video, or an unreadable image.
+    """
+    from .evaluation.mot import read_seqinfo
+
+    seq_dir = Path(seq_dir)
+    info = read_seqinfo(seq_dir)
+    image_dir = seq_dir / info.get("imDir", "img1")
+    if image_dir.is_dir():
+        paths = sorted(image_dir.glob(f"*{info.get('imExt', '.jpg')}"))[:max_frames]
+        for path in paths[::step]:
+            frame = cv2.imread(str(path))
+            if frame is None:
+                raise InputError(f"{path}: image missing or unreadable")
+            yield int(path.stem), frame
+        return
+    videos = sorted(p for p in seq_dir.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    if len(videos) != 1:
+        raise InputError(
+            f"{seq_dir}: expected an image folder {image_dir.name}/ or exactly one video file, "
+            f"found {len(videos)} video(s)"
+        )
+    for frame_id, frame in enumerate(VideoReader(videos[0], max_frames=max_frames), start=1):
+        if (frame_id - 1) % step == 0:
+            yield frame_id, frame

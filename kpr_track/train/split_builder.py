@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,12 +37,12 @@ import numpy as np
 from ..errors import InputError
 from ..evaluation.mot import read_mot_table, read_seqinfo
 from ..keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON
+from ..video import sequence_frames
 from .occlusion import negative_keypoints, occlusion_score
 
 _LOG = logging.getLogger(__name__)
 PERSON_CLASSES = (1, 2, 7)
 PEDESTRIAN = 1
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
 
 PoseFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -126,7 +126,7 @@ def build_mot_reid_split(
     summary = SplitSummary()
     images, annotations = [], []
     cache = _KeypointCache(out_root / "cache" / "keypoints.npz")
-    for frame_id, frame in _frames(seq_dir, info, options):
+    for frame_id, frame in sequence_frames(seq_dir, options.max_frames, options.frame_step):
         rows = table[(table[:, 0] == frame_id) & np.isin(table[:, 7], PERSON_CLASSES)]
         height, width = frame.shape[:2]
         boxes = np.c_[rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]].astype(np.float32)
@@ -228,38 +228,6 @@ def _assign_splits(
     if summary.test_identities == 0:
         raise InputError("no test identity with 2 or more samples; lower min_height / frame_step")
     return labels
-
-
-def _frames(
-    seq_dir: Path, info: dict[str, str], options: SplitOptions
-) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(1-based frame id, BGR frame)`` for every ``frame_step``-th frame."""
-    length = int(info["seqLength"])
-    if options.max_frames is not None:
-        length = min(length, options.max_frames)
-    wanted = range(1, length + 1, options.frame_step)
-    image_dir = seq_dir / info.get("imDir", "img1")
-    if image_dir.is_dir():
-        extension = info.get("imExt", ".jpg")
-        for frame_id in wanted:
-            path = image_dir / f"{frame_id:06d}{extension}"
-            frame = cv2.imread(str(path))
-            if frame is None:
-                raise InputError(f"{path}: image missing or unreadable")
-            yield frame_id, frame
-        return
-    videos = sorted(p for p in seq_dir.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
-    if len(videos) != 1:
-        raise InputError(
-            f"{seq_dir}: expected an image folder {image_dir.name}/ or exactly one video file, "
-            f"found {len(videos)} video(s)"
-        )
-    from ..video import VideoReader
-
-    keep = set(wanted)
-    for frame_id, frame in enumerate(VideoReader(videos[0], max_frames=length), start=1):
-        if frame_id in keep:
-            yield frame_id, frame
 
 
 class _KeypointCache:
