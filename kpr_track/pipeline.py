@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from contextlib import contextmanager
 
 import numpy as np
 
 from .detections import Detections
 from .detectors.base import Detector
-from .reid.appearance import KPRAppearance
 from .trackers.base import BaseTracker
+
+AppearanceStage = Callable[[np.ndarray, Detections], Detections]
+"""Fills embeddings `(N, P, D)` and visibility `(N, P)` of a frame's detections, e.g.
+:class:`~kpr_track.reid.KPRAppearance` or :class:`~kpr_track.reid.OnnxReID`."""
 
 
 class StageTimer:
@@ -48,7 +52,7 @@ class TrackingPipeline:
     def __init__(
         self,
         detector: Detector,
-        appearance: KPRAppearance | None,
+        appearance: AppearanceStage | None,
         tracker: BaseTracker,
         timer: StageTimer | None = None,
     ) -> None:
