@@ -70,9 +70,10 @@ class DistanceCalibration:
         """
         try:
             fields = json.loads(text)
-            return cls(**{k: fields[k] for k in ("midpoint", "slope", "same_median",
-                                                 "different_median")},
-                       source=str(fields.get("source", "")))
+            return cls(
+                **{k: fields[k] for k in ("midpoint", "slope", "same_median", "different_median")},
+                source=str(fields.get("source", "")),
+            )
         except (ValueError, KeyError, TypeError) as error:
             raise ConfigError(f"{origin}: not a distance calibration ({error})") from None
 
@@ -104,7 +105,9 @@ def fit_calibration(
         raise ConfigError("calibration distances must be finite")
     x = np.concatenate([same, different])
     y = np.concatenate([np.ones_like(same), np.zeros_like(different)])
-    w = np.concatenate([np.full_like(same, 0.5 / len(same)), np.full_like(different, 0.5 / len(different))])
+    w = np.concatenate(
+        [np.full_like(same, 0.5 / len(same)), np.full_like(different, 0.5 / len(different))]
+    )
     # p = sigmoid(a + b x); Newton-Raphson with a small ridge for separable data.
     a, b = 0.0, 0.0
     design = np.stack([np.ones_like(x), x], axis=1)
