@@ -5,8 +5,11 @@ Example::
     kpr-track eval-reid runs/mot17-02-reid --out reid.json
 
 ``--visrank N`` also writes one PNG per query with its N nearest gallery samples.
-Rows: the trained KPR head with prompts, without prompts and its global embedding, then
-the training-free baselines on the ImageNet trunk (pose-guided parts, global embedding).
+Rows: the trained KPR model with prompts, without prompts and its own global embedding,
+then the training-free baselines (pose-guided parts on the retail-0287 trunk with and
+without negative prompts, the untouched retail-0287 / retail-0288 global embeddings, the
+ImageNet MobileNetV2 models). ``--protocol occluded-posetrack`` is the reference
+evaluation of Occluded-PoseTrack-ReID (no gallery sample excluded).
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from pathlib import Path
 
 from .errors import InputError
 
-DEFAULT_WEIGHTS = "kpr-mobilenetv2-mot17-02"
+DEFAULT_WEIGHTS = "kpr-osnet-0287-mot17-02"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``eval-reid`` sub-command."""
+    from .train.evaluate import PROTOCOLS
+
     parser = subparsers.add_parser(
         "eval-reid",
         help="ReID mAP / rank-1 on a query / gallery split (ablation table)",
@@ -40,7 +45,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"KPR head .safetensors (default: the registered {DEFAULT_WEIGHTS!r}; "
         "'none' for the training-free baselines only)",
     )
-    parser.add_argument("--min-frame-gap", type=float, default=30.0, help="frames; 'inf' for all")
+    parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="frame-gap",
+        help="frame-gap: ignore same-identity gallery samples closer than --min-frame-gap "
+        "frames (splits cut from one video); occluded-posetrack: the reference "
+        "Occluded-PoseTrack-ReID evaluation, nothing excluded",
+    )
+    parser.add_argument(
+        "--min-frame-gap", type=float, default=30.0, help="frames (frame-gap); 'inf' for all"
+    )
     parser.add_argument("--cache-dir", type=Path, help="crop cache (default <root>/crops)")
     parser.add_argument("--height", type=int, default=256, help="crop height px")
     parser.add_argument("--width", type=int, default=128, help="crop width px")
@@ -80,27 +95,31 @@ def run(args: argparse.Namespace) -> int:
     gallery = [r for r in records if r.split == "gallery"]
     if not query or not gallery:
         raise InputError(f"{args.root}: the val split needs query and gallery samples")
-    print(
-        f"{len(query)} queries, {len(gallery)} gallery samples, "
-        f"min frame gap {args.min_frame_gap:g}"
-    )
+    protocol = args.protocol
+    if protocol == "frame-gap":
+        protocol = f"frame-gap (min frame gap {args.min_frame_gap:g})"
+    print(f"{len(query)} queries, {len(gallery)} gallery samples, protocol {protocol}")
     rows = []
     for variant in ablation_variants(model):
-        metrics = evaluate_variant(variant, query, gallery, args.min_frame_gap, args.batch_size)
+        metrics = evaluate_variant(
+            variant, query, gallery, args.min_frame_gap, args.batch_size, args.protocol
+        )
         rows.append((variant.name, metrics))
         print(
             f"  {variant.name}: mAP {100 * metrics['mAP']:.1f}, rank-1 {100 * metrics['rank1']:.1f}"
         )
+    print(f"protocol: {protocol}")
     print(format_table(rows))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(dict(rows), indent=2) + "\n")
+        report = {"protocol": protocol, "rows": dict(rows)}
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.out}")
     if args.visrank > 0:
         from .train.visrank import write_visrank
 
         variant = ablation_variants(model)[0]
-        valid = valid_pairs(query, gallery, args.min_frame_gap)
+        valid = valid_pairs(query, gallery, args.min_frame_gap, args.protocol)
         paths = write_visrank(variant, query, gallery, valid, args.visrank, args.visrank_dir)
         print(f"wrote {len(paths)} ranking images ({variant.name}) to {args.visrank_dir}")
     return 0

@@ -8,6 +8,8 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``track`` sub-command."""
+    from .reid_catalog import DEFAULT_REID, reid_help
+
     parser = subparsers.add_parser(
         "track",
         help="track every person of a video (default command)",
@@ -26,10 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--reid",
-        default="pose-guided",
-        help="appearance model: pose-guided (training-free KPR parts), kpr (the trained KPR "
-        "head), global (one embedding of the same trunk), retail-0288 (ONNX ReID) or none "
-        "(default: pose-guided)",
+        default=DEFAULT_REID,
+        help=f"appearance model (default: {DEFAULT_REID}). {reid_help()}",
     )
     parser.add_argument(
         "--det",

@@ -83,20 +83,20 @@ REGISTRY: dict[str, WeightsEntry] = {
             sha256="695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14",
             url="https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/yolox_nano.onnx",
         ),
-        # kpr-track's own KPR head (MobileNetV2, K = 8, D = 256, float16), trained on the
-        # MOT17-02 occluded ReID split: configs/train/kpr_mobilenetv2_mot17_02.yaml.
+        # Open Model Zoo's person-reidentification-retail-0287 / -0288 (Apache-2.0), converted
+        # once from the official graphs to kpr_track.reid.osnet.OSNet (float32) by
+        # `python -m kpr_track.reid.omz_convert`; OMZ publishes OpenVINO IR only, no URL here.
         WeightsEntry(
-            name="kpr-mobilenetv2-mot17-02",
-            filename="kpr_mobilenetv2_mot17_02.safetensors",
-            sha256="7d9889956f69be0326d03ae0e59b758f7af0f7bfdadf4b66f0e064635c6e8547",
-            package_member=("kpr_track", "assets/kpr_mobilenetv2_mot17_02.safetensors"),
+            name="osnet-retail-0287",
+            filename="osnet_retail_0287.safetensors",
+            sha256="e1b2c52fd34079ae1f9f6284dec81c0aea1805bb69fd96fe3035791ce92748d3",
+            package_member=("kpr_track", "assets/osnet_retail_0287.safetensors"),
         ),
-        # Open Model Zoo publishes this model as OpenVINO IR only; the ONNX file has no
-        # official download URL.
         WeightsEntry(
-            name="reid-retail-0288",
-            filename="person-reidentification-retail-0288.onnx",
-            sha256="f3966d905e7232026aa8b814c328231a7b45c5b6b4dd32f886894223c4441b80",
+            name="osnet-retail-0288",
+            filename="osnet_retail_0288.safetensors",
+            sha256="6d0e8ab752a5ae9fd177a0779fcb41bd89a0f34d697230067c2e441b1433c7b1",
+            package_member=("kpr_track", "assets/osnet_retail_0288.safetensors"),
         ),
     )
 }

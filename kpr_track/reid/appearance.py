@@ -9,6 +9,7 @@ import torch
 
 from ..detections import Detections
 from ..prompts import empty_prompts, render_prompts
+from .calibration import DistanceCalibration
 from .crops import crop_people, frame_to_tensor
 from .model import KPRModel, KPROutput
 
@@ -27,10 +28,12 @@ class KPRAppearance:
         prompts: feed keypoint prompts; ``False`` feeds the "no prompt" tensor.
         negatives: include other people's keypoints as negative prompts.
         representation: ``"parts"`` gives `(N, 1 + K, D)` foreground + part embeddings;
-            ``"global"`` gives the single global embedding as `(N, 1, D)` with
+            ``"global"`` gives the trunk head's holistic embedding as `(N, 1, G)` with
             visibility 1 (the non-part-based baseline on the same trunk).
         device: torch device for the model and crops.
         batch_size: crops per forward pass.
+        calibration: the model's distance calibration (same-identity probability of a
+            part distance); trackers read it from :attr:`calibration`.
     """
 
     def __init__(
@@ -43,6 +46,7 @@ class KPRAppearance:
         representation: Representation = "parts",
         device: str = "cpu",
         batch_size: int = 32,
+        calibration: DistanceCalibration | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
@@ -51,6 +55,7 @@ class KPRAppearance:
         self.negatives = negatives
         self.representation = representation
         self.batch_size = batch_size
+        self.calibration = calibration
 
     @torch.inference_mode()
     def embed(self, frame: np.ndarray, detections: Detections) -> KPROutput:
@@ -101,5 +106,5 @@ class KPRAppearance:
             embeddings=torch.zeros((0, slots, dim)),
             visibility=torch.zeros((0, slots)),
             part_maps=torch.zeros((0, slots, 1, 1)),
-            global_embedding=torch.zeros((0, dim)),
+            global_embedding=torch.zeros((0, self.model.trunk.head_dim)),
         )

@@ -128,3 +128,24 @@ def fit_calibration(
         different_median=float(np.median(different)),
         source=source,
     )
+
+
+CALIBRATIONS_FILE = "calibrations.json"
+
+
+def shipped_calibration(name: str) -> DistanceCalibration:
+    """The calibration shipped for the training-free ``--reid`` model ``name``.
+
+    Read from ``kpr_track/assets/calibrations.json`` (written by
+    ``kpr-track calibrate``); trained KPR weights carry their own in their metadata.
+
+    Raises:
+        ConfigError: when no calibration is shipped for ``name``.
+    """
+    from importlib.resources import files
+
+    text = files("kpr_track").joinpath("assets", CALIBRATIONS_FILE).read_text()
+    table = json.loads(text)
+    if name not in table:
+        raise ConfigError(f"no shipped distance calibration for {name!r}; have {sorted(table)}")
+    return DistanceCalibration.from_json(json.dumps(table[name]), f"{CALIBRATIONS_FILE} [{name}]")

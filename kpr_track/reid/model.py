@@ -3,11 +3,13 @@
 Implemented from Somers et al., "Keypoint Promptable Re-Identification" (ECCV 2024)
 and "Body Part-Based Representation Learning for Occluded Person Re-Identification"
 (BPBReID, WACV 2023); see DESIGN.md §3. Shape letters: B crops, K parts, C = K + 2
-prompt channels, F trunk channels, h x w feature map, D embedding dimension.
+prompt channels, F trunk map channels, h x w feature map, D part embedding dimension,
+G holistic (trunk head) embedding dimension.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -17,9 +19,11 @@ from torch import nn
 
 from ..errors import ConfigError, WeightsError
 from ..prompts import NEGATIVE
-from .trunk import FEATURE_CHANNELS, STEM_CHANNELS, build_mobilenet_v2
+from .calibration import DistanceCalibration
+from .trunk import build_trunk
 
 Attention = Literal["learned", "pose"]
+DEFAULT_TRUNK = "osnet-retail-0287"
 
 
 class KPROutput(NamedTuple):
@@ -29,7 +33,9 @@ class KPROutput(NamedTuple):
         embeddings: `(B, 1 + K, D)` float32, L2-normalised ``[foreground, part_1..part_K]``.
         visibility: `(B, 1 + K)` float32 in {0, 1}, same order.
         part_maps: `(B, 1 + K, h, w)` float32 attention ``[background, part_1..part_K]``.
-        global_embedding: `(B, D)` float32, L2-normalised plain average of the feature map.
+        global_embedding: `(B, G)` float32, L2-normalised holistic embedding of the
+            trunk's own head (the ReID network's embedding for OSNet trunks, the plain
+            average of the map for ImageNet trunks).
     """
 
     embeddings: torch.Tensor
@@ -43,19 +49,21 @@ class KPRTrainOutput(NamedTuple):
 
     Attributes:
         part_logits: `(B, 1 + K, h, w)` float32 part-head logits ``[background, parts]``.
-        features: `(B, 2 + K, D)` float32 embeddings before the reduction's BatchNorm,
-            ``[global, foreground, part_1..part_K]`` (for the triplet loss).
-        bn_features: `(B, 2 + K, D)` float32 the same after BatchNorm (for identity
-            classifiers; L2-normalised, they are what :meth:`KPRModel.forward` returns).
+        global_features: `(B, G)` holistic embedding before its BatchNorm.
+        features: `(B, 1 + K, D)` ``[foreground, parts]`` before BatchNorm (triplet loss).
+        global_bn: `(B, G)` holistic embedding after its BatchNorm (identity loss).
+        bn_features: `(B, 1 + K, D)` after the per-slot BatchNorms (identity loss).
     """
 
     part_logits: torch.Tensor
+    global_features: torch.Tensor
     features: torch.Tensor
+    global_bn: torch.Tensor
     bn_features: torch.Tensor
 
 
 class KPRModel(nn.Module):
-    """KPR with a MobileNetV2 trunk and the prompt injected at the stem.
+    """KPR on a CNN trunk, with the prompt injected at the stem.
 
     The prompt tensor goes through a zero-initialised 3x3 stride-2 convolution whose
     output is *added* to the trunk's stem output, so a pretrained trunk starts unchanged
@@ -64,17 +72,19 @@ class KPRModel(nn.Module):
     Args:
         num_parts: K (5 or 8).
         attention: ``"learned"``: part maps = softmax over K + 1 classes of a 1x1 conv on
-            the feature map, a part is visible when it wins the argmax at one or more
-            feature-map pixels (KPR). ``"pose"``: training-free "fixed attention" of
+            the feature map; a part is visible when it wins the argmax at one or more
+            feature-map cells (KPR). ``"pose"``: training-free "fixed attention" of
             BPBReID: part maps = the prompt's own part channels max-pooled to the feature
-            map and dilated by one cell, suppressed where the negative prompt (other
-            people's keypoints) is, and a part is visible when its map peaks above 0.5 —
-            so visibility follows keypoint confidences (thresholded in the prompt).
-        embed_dim: D; ``None`` keeps the trunk's F = 1280 channels (no trained reduction).
-        pretrained: load ImageNet trunk weights through the weights resolver.
+            map and dilated by one cell; other people's keypoints (negative prompts)
+            down-weight only cells the target's own keypoints do not cover
+            (:func:`pose_guided_maps`); a part is visible when its own keypoints are.
+        embed_dim: D of the trained part embeddings (a linear reduction F -> D with one
+            BNNeck per slot); ``None``: no trained layers, D = F.
+        pretrained: load the trunk's weights through the weights resolver.
+        trunk: a name of :data:`kpr_track.reid.trunk.TRUNKS`.
 
     Raises:
-        ConfigError: on an unknown ``attention`` mode.
+        ConfigError: on an unknown ``attention`` mode or trunk.
     """
 
     def __init__(
@@ -83,38 +93,39 @@ class KPRModel(nn.Module):
         attention: Attention = "learned",
         embed_dim: int | None = None,
         pretrained: bool = True,
+        trunk: str = DEFAULT_TRUNK,
     ) -> None:
         super().__init__()
         if attention not in ("learned", "pose"):
             raise ConfigError(f"attention={attention!r}; expected 'learned' or 'pose'")
         self.num_parts = num_parts
         self.attention = attention
-        self.trunk = build_mobilenet_v2(pretrained=pretrained)
-        self.prompt_stem = nn.Conv2d(num_parts + 2, STEM_CHANNELS, 3, 2, 1, bias=False)
+        self.trunk_name = trunk
+        self.trunk = build_trunk(trunk, pretrained)
+        channels = self.trunk.feature_channels
+        self.prompt_stem = nn.Conv2d(num_parts + 2, self.trunk.stem_channels, 3, 2, 1, bias=False)
         nn.init.zeros_(self.prompt_stem.weight)
-        self.part_head = nn.Conv2d(FEATURE_CHANNELS, num_parts + 1, kernel_size=1)
-        self.embed_dim = FEATURE_CHANNELS if embed_dim is None else embed_dim
-        self.reduction = (
-            nn.Identity()
-            if embed_dim is None
-            else nn.Sequential(nn.Linear(FEATURE_CHANNELS, embed_dim), nn.BatchNorm1d(embed_dim))
-        )
+        self.part_head = nn.Conv2d(channels, num_parts + 1, kernel_size=1)
+        self.embed_dim = channels if embed_dim is None else embed_dim
+        self.trained = embed_dim is not None
+        if self.trained:
+            self.reduction = nn.Linear(channels, embed_dim)
+            self.global_neck = nn.BatchNorm1d(self.trunk.head_dim)
+            self.necks = nn.ModuleList(nn.BatchNorm1d(embed_dim) for _ in range(num_parts + 1))
+        else:
+            self.reduction = nn.Identity()
+        self.calibration: DistanceCalibration | None = None
 
     def features(self, images: torch.Tensor, prompts: torch.Tensor) -> torch.Tensor:
         """`(B, 3, H, W)` normalised crops + `(B, C, H, W)` prompts -> `(B, F, h, w)`."""
-        x = self.trunk[0](images) + self.prompt_stem(prompts)
-        return self.trunk[1:](x)
+        return self.trunk.body(self.trunk.stem(images) + self.prompt_stem(prompts))
 
     def part_attention(
         self, feature_map: torch.Tensor, prompts: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Part maps `(B, K, h, w)` in [0, 1] and part visibility `(B, K)` in {0, 1}."""
-        size = feature_map.shape[-2:]
         if self.attention == "pose":
-            pooled = F.adaptive_max_pool2d(prompts[:, NEGATIVE:], size)  # (B, 1 + K, h, w)
-            pooled = F.max_pool2d(pooled, kernel_size=3, stride=1, padding=1)
-            maps = pooled[:, 1:] * (1.0 - pooled[:, :1])
-            return maps, (maps.amax(dim=(2, 3)) > 0.5).float()
+            return pose_guided_maps(prompts, feature_map.shape[-2:])
         probabilities = self.part_head(feature_map).softmax(dim=1)  # (B, 1 + K, h, w)
         winners = F.one_hot(probabilities.argmax(dim=1), self.num_parts + 1)  # (B, h, w, 1 + K)
         visible = winners.amax(dim=(1, 2))[:, 1:].float()
@@ -128,19 +139,19 @@ class KPRModel(nn.Module):
             prompts: `(B, K + 2, H, W)` float32 prompt tensors (:mod:`kpr_track.prompts`).
 
         Returns:
-            :class:`KPROutput`.
+            :class:`KPROutput`. Embeddings are the features *before* the BNNecks (the
+            trunk head's own embedding space for the holistic slot).
         """
         feature_map = self.features(images, prompts)  # (B, F, h, w)
         part_maps, part_visible = self.part_attention(feature_map, prompts)
         foreground = part_maps.amax(dim=1, keepdim=True)  # (B, 1, h, w)
-        reduced = self.reduction(self._pool(feature_map, part_maps).flatten(0, 1))
-        reduced = F.normalize(reduced.view(len(images), self.num_parts + 2, -1), dim=-1)
+        pooled = self.reduction(self._pool(feature_map, part_maps))  # (B, 1 + K, D)
         visibility = torch.cat([part_visible.amax(dim=1, keepdim=True), part_visible], dim=1)
         return KPROutput(
-            embeddings=reduced[:, 1:],
+            embeddings=F.normalize(pooled, dim=-1),
             visibility=visibility,
             part_maps=torch.cat([1.0 - foreground, part_maps], dim=1),
-            global_embedding=reduced[:, 0],
+            global_embedding=F.normalize(self.trunk.head(feature_map), dim=-1),
         )
 
     def train_outputs(self, images: torch.Tensor, prompts: torch.Tensor) -> KPRTrainOutput:
@@ -156,33 +167,57 @@ class KPRModel(nn.Module):
         Raises:
             ConfigError: for ``attention="pose"`` or ``embed_dim=None`` (nothing to train).
         """
-        if self.attention != "learned" or isinstance(self.reduction, nn.Identity):
+        if self.attention != "learned" or not self.trained:
             raise ConfigError("training needs attention='learned' and an embed_dim")
         feature_map = self.features(images, prompts)
         logits = self.part_head(feature_map)  # (B, 1 + K, h, w)
-        pooled = self._pool(feature_map, logits.softmax(dim=1)[:, 1:]).flatten(0, 1)
-        linear, batch_norm = self.reduction
-        features = linear(pooled)
-        shape = (len(images), self.num_parts + 2, -1)
-        return KPRTrainOutput(logits, features.view(shape), batch_norm(features).view(shape))
+        features = self.reduction(self._pool(feature_map, logits.softmax(dim=1)[:, 1:]))
+        bn = torch.stack([neck(features[:, i]) for i, neck in enumerate(self.necks)], dim=1)
+        holistic = self.trunk.head(feature_map)
+        return KPRTrainOutput(logits, holistic, features, self.global_neck(holistic), bn)
 
     @staticmethod
     def _pool(feature_map: torch.Tensor, part_maps: torch.Tensor) -> torch.Tensor:
-        """`(B, F, h, w)` + `(B, K, h, w)` -> `(B, 2 + K, F)` [global, foreground, parts]."""
+        """`(B, F, h, w)` + `(B, K, h, w)` -> `(B, 1 + K, F)` [foreground, parts]."""
         foreground = part_maps.amax(dim=1, keepdim=True)
         maps = torch.cat([foreground, part_maps], dim=1)  # (B, 1 + K, h, w)
         # Global weighted average pooling: sum(G * M_k) / sum(M_k) (BPBReID Eq. 2).
         pooled = torch.einsum("bfhw,bphw->bpf", feature_map, maps)
-        pooled = pooled / maps.sum(dim=(2, 3)).clamp_min(1e-6)[..., None]
-        return torch.cat([feature_map.mean(dim=(2, 3))[:, None], pooled], dim=1)
+        return pooled / maps.sum(dim=(2, 3)).clamp_min(1e-6)[..., None]
+
+
+def pose_guided_maps(
+    prompts: torch.Tensor, size: torch.Size | tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """BPBReID's fixed (pose-guided) attention from a prompt tensor.
+
+    Part maps are the prompt's part channels max-pooled to the ``h x w`` feature map and
+    dilated by one cell (``P_k``). The negative channel, max-pooled but not dilated
+    (``N``), down-weights a cell by ``N * (1 - max_k P_k)``: cells the target's own
+    keypoints cover (``max_k P_k = 1``) are never erased, cells only other people's
+    keypoints cover are removed. Visibility comes from the target's own keypoints alone
+    (a part is visible when ``max P_k > 0.5``), so negatives never hide a part.
+
+    Args:
+        prompts: `(B, K + 2, H, W)` prompt tensors.
+        size: the feature map ``(h, w)``.
+
+    Returns:
+        ``(maps (B, K, h, w) in [0, 1], visibility (B, K) in {0, 1})``.
+    """
+    pooled = F.adaptive_max_pool2d(prompts[:, NEGATIVE:], size)  # (B, 1 + K, h, w)
+    parts = F.max_pool2d(pooled[:, 1:], kernel_size=3, stride=1, padding=1)
+    coverage = parts.amax(dim=1, keepdim=True)
+    maps = parts * (1.0 - pooled[:, :1] * (1.0 - coverage))
+    return maps, (parts.amax(dim=(2, 3)) > 0.5).float()
 
 
 def save_kpr_weights(model: KPRModel, path: str | Path, *, half: bool = True) -> None:
-    """Save a learned-attention KPR model as one safetensors file.
+    """Save a learned-attention KPR model (and its calibration) as one safetensors file.
 
-    The architecture (``num_parts``, ``embed_dim``) goes into the file's metadata, so
-    :func:`load_kpr_weights` needs nothing else. ``half`` stores float16 tensors
-    (BatchNorm counters stay int64).
+    The architecture (trunk, ``num_parts``, ``embed_dim``) and the distance calibration
+    go into the file's metadata, so :func:`load_kpr_weights` needs nothing else.
+    ``half`` stores float16 tensors (BatchNorm counters stay int64).
     """
     from safetensors.torch import save_file
 
@@ -190,7 +225,13 @@ def save_kpr_weights(model: KPRModel, path: str | Path, *, half: bool = True) ->
         name: (t.half() if half and t.is_floating_point() else t).contiguous()
         for name, t in model.state_dict().items()
     }
-    metadata = {"num_parts": str(model.num_parts), "embed_dim": str(model.embed_dim)}
+    metadata = {
+        "trunk": model.trunk_name,
+        "num_parts": str(model.num_parts),
+        "embed_dim": str(model.embed_dim),
+    }
+    if model.calibration is not None:
+        metadata["calibration"] = model.calibration.to_json()
     save_file(state, str(path), metadata=metadata)
 
 
@@ -208,12 +249,25 @@ def load_kpr_weights(path: str | Path) -> KPRModel:
             metadata = handle.metadata() or {}
             state = {name: handle.get_tensor(name) for name in handle.keys()}
         model = KPRModel(
-            int(metadata["num_parts"]), "learned", int(metadata["embed_dim"]), pretrained=False
+            int(metadata["num_parts"]),
+            "learned",
+            int(metadata["embed_dim"]),
+            pretrained=False,
+            trunk=metadata["trunk"],
         )
         model.load_state_dict(
             {n: t.float() if t.is_floating_point() else t for n, t in state.items()}
         )
-    except (SafetensorError, OSError, KeyError, ValueError, RuntimeError) as error:
+        if "calibration" in metadata:
+            model.calibration = DistanceCalibration.from_json(metadata["calibration"], str(path))
+    except (
+        SafetensorError,
+        OSError,
+        KeyError,
+        ValueError,
+        RuntimeError,
+        json.JSONDecodeError,
+    ) as error:
         message = str(error).replace("\n", " ")[:300]
         raise WeightsError(f"{path}: not a KPR weights file ({message})") from None
     return model.eval()

@@ -37,11 +37,19 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """KPR architecture: K parts, embedding dimension D, ImageNet trunk or not."""
+    """KPR architecture.
+
+    Attributes:
+        num_parts: K (5 or 8).
+        embed_dim: D of the part embeddings.
+        pretrained: start from the trunk's pretrained weights.
+        trunk: a name of :data:`kpr_track.reid.trunk.TRUNKS`.
+    """
 
     num_parts: int = 8
     embed_dim: int = 256
     pretrained: bool = True
+    trunk: str = "osnet-retail-0287"
 
 
 @dataclass(frozen=True)
@@ -62,12 +70,15 @@ class OptimConfig:
         weight_decay: AdamW weight decay.
         warmup_iterations: iterations of linear warm-up from ``lr / 10``.
         min_lr_ratio: final learning rate as a share of ``lr``.
+        trunk_lr_factor: the pretrained trunk's learning rate as a share of ``lr``
+            (0 freezes it in effect; prompt stem, part head and necks train at ``lr``).
     """
 
     lr: float = 3.5e-4
     weight_decay: float = 5e-4
     warmup_iterations: int = 50
     min_lr_ratio: float = 0.01
+    trunk_lr_factor: float = 0.1
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The KPR training objective: GiLt loss plus the part attention loss (DESIGN.md §3).
 
-- identity: cross-entropy with label smoothing on BNNeck features of the holistic
-  embeddings (global, foreground, concatenation of the parts), averaged over the three;
+- identity: cross-entropy with label smoothing on BNNeck features of the three holistic
+  embeddings (global = the trunk head's, foreground, concatenation of the parts),
+  summed over the three (BPBReID, WACV 2023, Eq. 6);
 - triplet: batch-hard triplet (Hermans et al., arXiv 1703.07737) with the
   *part-averaged* distance, mean over parts of the Euclidean part distances
   (BPBReID, WACV 2023, Sec. 3.4), on the features before BatchNorm;
@@ -25,22 +26,25 @@ class IdentityHeads(nn.Module):
 
     Args:
         num_identities: number of training identities.
+        global_dim: G, size of the trunk head's holistic embedding.
         embed_dim: D.
         num_parts: K.
     """
 
-    def __init__(self, num_identities: int, embed_dim: int, num_parts: int) -> None:
+    def __init__(
+        self, num_identities: int, global_dim: int, embed_dim: int, num_parts: int
+    ) -> None:
         super().__init__()
-        self.global_ = nn.Linear(embed_dim, num_identities, bias=False)
+        self.global_ = nn.Linear(global_dim, num_identities, bias=False)
         self.foreground = nn.Linear(embed_dim, num_identities, bias=False)
         self.parts = nn.Linear(embed_dim * num_parts, num_identities, bias=False)
 
-    def forward(self, bn_features: torch.Tensor) -> list[torch.Tensor]:
-        """`(B, 2 + K, D)` BNNeck features -> three `(B, num_identities)` logits."""
+    def forward(self, outputs: KPRTrainOutput) -> list[torch.Tensor]:
+        """BNNeck features of :class:`KPRTrainOutput` -> three `(B, num_identities)` logits."""
         return [
-            self.global_(bn_features[:, 0]),
-            self.foreground(bn_features[:, 1]),
-            self.parts(bn_features[:, 2:].flatten(1)),
+            self.global_(outputs.global_bn),
+            self.foreground(outputs.bn_features[:, 0]),
+            self.parts(outputs.bn_features[:, 1:].flatten(1)),
         ]
 
 
@@ -95,7 +99,7 @@ def kpr_losses(
     """
     identity = torch.stack(
         [F.cross_entropy(lg, labels, label_smoothing=label_smoothing) for lg in identity_logits]
-    ).mean()
-    triplet = batch_hard_triplet(part_averaged_distance(outputs.features[:, 2:]), labels, margin)
+    ).sum()
+    triplet = batch_hard_triplet(part_averaged_distance(outputs.features[:, 1:]), labels, margin)
     part = F.cross_entropy(outputs.part_logits, parsing, label_smoothing=label_smoothing)
     return Losses(identity + triplet + part_weight * part, identity, triplet, part)

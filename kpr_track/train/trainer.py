@@ -9,7 +9,8 @@ cosine decay, per-epoch evaluation, logs, curves and resumable checkpoints.
     checkpoint/state.yaml          epoch, iteration, sampler RNG state
     metrics.json, metrics.csv      one row per epoch (losses, lr, mAP, rank-1, seconds)
     curves.png                     losses and mAP per epoch
-    kpr_head.safetensors           the trained model in float16, for inference
+    kpr_head.safetensors           the trained model in float16 with its distance calibration
+                                   (fitted on the training crops), for inference
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from tqdm import tqdm
 from ..errors import InputError
 from ..reid.model import KPRModel, save_kpr_weights
 from .augment import make_batch
+from .calibrate import calibrate_variant
 from .config import TrainConfig
 from .crop_cache import CropRecord, cache_crops, min_samples_per_identity
 from .dataset import load_reid_split
@@ -105,20 +107,31 @@ class Trainer:
         self.rng = np.random.default_rng(train.seed)
         m = config.model
         self.device = torch.device(train.device)
-        self.model = KPRModel(m.num_parts, "learned", m.embed_dim, m.pretrained).to(self.device)
-        self.heads = IdentityHeads(len(identities), m.embed_dim, m.num_parts).to(self.device)
-        params = [*self.model.parameters(), *self.heads.parameters()]
+        self.model = KPRModel(m.num_parts, "learned", m.embed_dim, m.pretrained, trunk=m.trunk).to(
+            self.device
+        )
+        self.heads = IdentityHeads(
+            len(identities), self.model.trunk.head_dim, m.embed_dim, m.num_parts
+        ).to(self.device)
+        o = config.optim
+        trunk_params = list(self.model.trunk.parameters())
+        trunk_ids = {id(p) for p in trunk_params}
+        new_params = [p for p in self.model.parameters() if id(p) not in trunk_ids]
         self.optimizer = torch.optim.AdamW(
-            params, lr=config.optim.lr, weight_decay=config.optim.weight_decay
+            [
+                {"params": [*new_params, *self.heads.parameters()], "lr": o.lr},
+                {"params": trunk_params, "lr": o.lr * o.trunk_lr_factor},
+            ],
+            lr=o.lr,
+            weight_decay=o.weight_decay,
         )
         total = train.epochs * train.iterations_per_epoch
-        o = config.optim
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda i: lr_factor(i, total, o.warmup_iterations, o.min_lr_ratio)
         )
         with torch.no_grad():
             probe = torch.zeros((1, 3, *config.input_size), device=self.device)
-            self.feature_size = tuple(self.model.trunk.eval()(probe).shape[-2:])
+            self.feature_size = tuple(self.model.trunk.eval().features(probe).shape[-2:])
         self.epoch = 0
         self.history: list[dict] = []
 
@@ -168,6 +181,11 @@ class Trainer:
             if limit and time.monotonic() - started > 60 * limit:
                 _LOG.info("stopping after %.1f min (train.max_minutes)", limit)
                 break
+        self.model.calibration = calibrate_variant(
+            Variant("trained", self.model.eval(), True),
+            self.records,
+            f"{Path(cfg.data.root).name} train split",
+        )
         save_kpr_weights(self.model.cpu(), self.output / HEAD_FILE)
         self.model.to(self.device)
         return self.history
@@ -202,7 +220,7 @@ class Trainer:
             outputs = self.model.train_outputs(images, prompts)
             losses = kpr_losses(
                 outputs,
-                self.heads(outputs.bn_features),
+                self.heads(outputs),
                 labels,
                 parsing,
                 margin=cfg.loss.margin,

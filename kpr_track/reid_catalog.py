@@ -1,0 +1,82 @@
+"""The ``--reid`` choices: name, description, trunk, representation and weights.
+
+Kept free of torch imports so ``kpr-track --help`` can list them quickly; the models are
+built by :func:`kpr_track.reid.build_reid`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_REID = "kpr"
+
+
+@dataclass(frozen=True)
+class ReIDEntry:
+    """One ``--reid`` choice.
+
+    Attributes:
+        description: what the model is, for ``--help``.
+        trunk: a name of :data:`kpr_track.reid.trunk.TRUNKS`.
+        representation: ``"parts"`` (foreground + parts) or ``"global"`` (trunk head).
+        weights: resolver name of trained KPR weights (learned attention, calibration in
+            the file); ``None``: training-free pose-guided attention, calibration from
+            ``kpr_track/assets/calibrations.json``.
+    """
+
+    description: str
+    trunk: str
+    representation: str = "parts"
+    weights: str | None = None
+
+    def model(self):
+        """The :class:`~kpr_track.reid.model.KPRModel` in eval mode (weights resolved
+        offline-first).
+
+        Raises:
+            WeightsError: when the weights cannot be found or loaded.
+        """
+        from .reid.model import KPRModel, load_kpr_weights
+        from .weights import resolve_weights
+
+        if self.weights is None:
+            return KPRModel(attention="pose", trunk=self.trunk).eval()
+        return load_kpr_weights(resolve_weights(self.weights))
+
+
+REID_MODELS: dict[str, ReIDEntry] = {
+    "kpr": ReIDEntry(
+        "KPR trained by kpr-track on the OSNet retail-0287 ReID trunk: learned part "
+        "attention, keypoint prompts, part-visibility distance (default)",
+        "osnet-retail-0287",
+        weights="kpr-osnet-0287-mot17-02",
+    ),
+    "pose-guided": ReIDEntry(
+        "training-free parts on the retail-0287 trunk, attention from the keypoints",
+        "osnet-retail-0287",
+    ),
+    "retail-0287": ReIDEntry(
+        "one global embedding of Open Model Zoo person-reidentification-retail-0287, untouched",
+        "osnet-retail-0287",
+        "global",
+    ),
+    "retail-0288": ReIDEntry(
+        "one global embedding of Open Model Zoo person-reidentification-retail-0288 (smaller)",
+        "osnet-retail-0288",
+        "global",
+    ),
+    "pose-guided-imagenet": ReIDEntry(
+        "training-free parts on an ImageNet MobileNetV2", "mobilenetv2-imagenet"
+    ),
+    "global-imagenet": ReIDEntry(
+        "one average-pooled embedding of the ImageNet MobileNetV2",
+        "mobilenetv2-imagenet",
+        "global",
+    ),
+}
+
+
+def reid_help() -> str:
+    """``name: description`` of every ``--reid`` choice, for ``--help``."""
+    lines = [f"{name}: {entry.description}" for name, entry in REID_MODELS.items()]
+    return "; ".join([*lines, "none: no appearance (motion only)"])
