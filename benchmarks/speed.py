@@ -6,7 +6,7 @@ Stages, on PETS09-S2L1 (real frames, real detections):
 - detection + pose: yolo11n-pose at imgsz 960 (boxes and keypoints in one pass), and
   YOLOX-nano followed by top-down pose on its boxes;
 - prompt rendering and RoIAlign crops of a frame's detections;
-- the pose-guided KPR model at batch 1 / 8 / 32 next to the bare MobileNetV2 trunk
+- the default KPR model (``--reid kpr``) at batch 1 / 8 / 32 next to its bare trunk
   forward at the same batches (the ratio is the cost of prompts + part pooling);
 - association: part-visibility distance matrix, fused cost (IoU + Kalman gate +
   appearance) and assignment (lap) for 10 / 30 / 100 / 300 tracks x detections;
@@ -104,10 +104,10 @@ def kpr_speed(frame: np.ndarray, detections, repeats: int) -> dict:
     import torch
 
     from kpr_track.prompts import render_prompts
-    from kpr_track.reid import build_reid
+    from kpr_track.reid import DEFAULT_REID, build_reid
     from kpr_track.reid.crops import crop_people, frame_to_tensor
 
-    appearance = build_reid("pose-guided")
+    appearance = build_reid(DEFAULT_REID)
     model, size = appearance.model, appearance.input_size
     n = len(detections)
     render_s = timed(lambda: render_prompts(detections.boxes, detections.keypoints, size), repeats)
@@ -125,7 +125,7 @@ def kpr_speed(frame: np.ndarray, detections, repeats: int) -> dict:
             index = torch.arange(batch) % n  # the frame's real crops, repeated up to the batch
             images, prompt = crops[index].contiguous(), prompts[index].contiguous()
             model_s = timed(model, repeats, images, prompt)
-            trunk_s = timed(model.trunk, repeats, images)
+            trunk_s = timed(model.trunk.features, repeats, images)
             stage_ms = out["prompt_render_ms_per_crop"] + out["crop_ms_per_crop"]
             stage_ms += 1000 * model_s / batch
             out["batches"][batch] = {
@@ -141,8 +141,8 @@ def kpr_speed(frame: np.ndarray, detections, repeats: int) -> dict:
 def association_speed(repeats: int, seed: int = 0) -> dict:
     """Distance, fused cost and assignment for T tracks x T detections with the ``kpr`` preset.
 
-    Synthetic but shaped like the real thing: 1 + 8 slots of 1280-d unit embeddings, 70 %
-    of slots visible, each detection a jittered copy of one track (box and embedding), so
+    Synthetic but shaped like the real thing: 1 + 8 slots of 256-d unit embeddings (the
+    default KPR's D), 70 % of slots visible, each detection a jittered copy of one track (box and embedding), so
     the assignment has real matches to find.
     """
     from kpr_track.reid.distance import part_distance
@@ -178,7 +178,7 @@ def association_speed(repeats: int, seed: int = 0) -> dict:
         dets = boxes + rng.normal(0, 3, boxes.shape)
         states = [kalman.initiate(xyxy_to_xyah(box)) for box in boxes]
         means, covariances = np.stack([s[0] for s in states]), np.stack([s[1] for s in states])
-        emb = unit(rng.normal(size=(count, 9, 1280)))
+        emb = unit(rng.normal(size=(count, 9, 256)))
         det_emb = unit(emb + rng.normal(0, 0.015, emb.shape))
         vis, det_vis = (rng.uniform(size=(2, count, 9)) > 0.3).astype(np.float32)
         inputs = (boxes, dets, means, covariances, emb, det_emb, vis, det_vis)
@@ -195,16 +195,16 @@ def association_speed(repeats: int, seed: int = 0) -> dict:
 
 
 def end_to_end(frames: int) -> dict:
-    """The whole tracking pipeline (yolo-pose 960, pose-guided KPR, kpr tracker) per stage."""
+    """The whole tracking pipeline (yolo-pose 960, default KPR, kpr tracker) per stage."""
     from kpr_track.detectors import build_detector
     from kpr_track.pipeline import StageTimer, TrackingPipeline
-    from kpr_track.reid import build_reid
+    from kpr_track.reid import DEFAULT_REID, build_reid
     from kpr_track.trackers import load_tracker
 
     timer = StageTimer()
     detector, appearance = (
         build_detector("yolo-pose", **YOLO_POSE_OPTIONS),
-        build_reid("pose-guided"),
+        build_reid(DEFAULT_REID),
     )
     pipeline = TrackingPipeline(detector, appearance, load_tracker("kpr"), timer)
     iterator = sequence_frames(PETS09, frames)
@@ -293,7 +293,7 @@ at the end. The machine is shared with other jobs: compare ratios rather than ab
 ## End to end
 
 PETS09-S2L1, first {e2e_frames} frames (models warmed up first), {people:.1f} detections per
-frame; yolo11n-pose 960 + pose-guided KPR + `kpr` tracker: **{e2e_fps:.2f} FPS**.
+frame; yolo11n-pose 960 + default KPR + `kpr` tracker: **{e2e_fps:.2f} FPS**.
 Association / detection time = {assoc_ratio:.4f}; KPR appearance / detection = {reid_ratio:.2f}.
 
 {e2e_table}
@@ -306,13 +306,13 @@ Association / detection time = {assoc_ratio:.4f}; KPR appearance / detection = {
 
 {detect_table}
 
-**KPR appearance** (pose-guided, MobileNetV2 trunk, 256x128 crops; the {crops} crops of a real
-frame repeated up to the batch). Prompt rendering {render_ms:.2f} ms/crop, RoIAlign crops
+**KPR appearance** (default `--reid kpr`, OSNet retail-0287 trunk, 256x128 crops; the
+{crops} crops of a real frame repeated up to the batch). Prompt rendering {render_ms:.2f} ms/crop, RoIAlign crops
 {crop_ms:.2f} ms/crop; stage = rendering + crops + model; the ratios are times per crop.
 
 {kpr_table}
 
-**Association** (T tracks x T detections, 1 + 8 parts of 1280-d; ms per call):
+**Association** (T tracks x T detections, 1 + 8 parts of 256-d; ms per call):
 
 {assoc_table}
 

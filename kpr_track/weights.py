@@ -89,13 +89,13 @@ REGISTRY: dict[str, WeightsEntry] = {
         WeightsEntry(
             name="osnet-retail-0287",
             filename="osnet_retail_0287.safetensors",
-            sha256="e1b2c52fd34079ae1f9f6284dec81c0aea1805bb69fd96fe3035791ce92748d3",
+            sha256="d9559f1baf2e24c176911fb870f8cc69878570d06cec5b667ef2d72d3ffc094e",
             package_member=("kpr_track", "assets/osnet_retail_0287.safetensors"),
         ),
         WeightsEntry(
             name="osnet-retail-0288",
             filename="osnet_retail_0288.safetensors",
-            sha256="6d0e8ab752a5ae9fd177a0779fcb41bd89a0f34d697230067c2e441b1433c7b1",
+            sha256="99e8c039789a35a339b3a82a19e0da638fdb275af800c5b23c9f49f2b035b9ea",
             package_member=("kpr_track", "assets/osnet_retail_0288.safetensors"),
         ),
     )

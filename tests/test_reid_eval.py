@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from kpr_track.cli import main
+from kpr_track.errors import ConfigError
 from kpr_track.train.crop_cache import CropRecord
 from kpr_track.train.evaluate import rank_metrics, valid_pairs
 
@@ -44,6 +45,10 @@ def test_valid_pairs_drop_neighbouring_frames_of_the_same_identity():
     assert valid_pairs(query, gallery, 30).tolist() == [[False, True, True, True]]
     assert valid_pairs(query, gallery, float("inf")).tolist() == [[False, False, True, True]]
     assert valid_pairs(query, gallery, 0).tolist() == [[True, True, True, True]]
+    everything = valid_pairs(query, gallery, 30, "occluded-posetrack")
+    assert everything.tolist() == [[True, True, True, True]]
+    with pytest.raises(ConfigError, match="protocol"):
+        valid_pairs(query, gallery, 30, "market")
 
 
 def test_eval_reid_cli_prints_the_ablation_table(mot17_reid_split, tmp_path, capsys):
@@ -52,19 +57,22 @@ def test_eval_reid_cli_prints_the_ablation_table(mot17_reid_split, tmp_path, cap
     vis = tmp_path / "vis"
     code = main(
         ["eval-reid", str(root), "--weights", "none", "--min-frame-gap", "0", "--height", "128",
-         "--width", "64", "--out", str(out), "--visrank", "3", "--visrank-dir", str(vis)]
+         "--width", "64", "--out", str(out), "--visrank", "3", "--visrank-dir", str(vis),
+         "--protocol", "occluded-posetrack"]
     )  # fmt: skip
     assert code == 0
     printed = capsys.readouterr().out
     assert f"{summary.query} queries, {summary.gallery} gallery samples" in printed
-    assert "| pose-guided parts (ImageNet, no training) |" in printed
-    rows = json.loads(out.read_text())
-    assert set(rows) == {
-        "pose-guided parts (ImageNet, no training)",
-        "global embedding (ImageNet, no training)",
-    }
+    assert "protocol occluded-posetrack" in printed
+    assert "| retail-0287 global embedding (untouched) |" in printed
+    report = json.loads(out.read_text())
+    assert report["protocol"] == "occluded-posetrack"
+    rows = report["rows"]
+    assert "pose-guided parts (retail-0287), no negatives" in rows
+    assert "global embedding (ImageNet MobileNetV2)" in rows and len(rows) == 6
     for metrics in rows.values():
         assert 0.0 < metrics["mAP"] <= 1.0 and metrics["queries"] == summary.query
+        assert metrics["occluded_queries"] == -(-summary.query // 3)
     pngs = sorted(vis.glob("*.png"))
     assert len(pngs) == summary.query
 

@@ -80,7 +80,7 @@ def test_lr_schedule_warms_up_then_decays():
 
 def test_config_is_strict_and_shipped_configs_load():
     presets = available_presets("train")
-    assert {"kpr_mobilenetv2_mot17_02", "kpr_mobilenetv2_occ_posetrack"} <= set(presets)
+    assert {"kpr_osnet0287_mot17_02", "kpr_osnet0287_occ_posetrack"} <= set(presets)
     for path in presets.values():
         config = load_train_config(path)
         assert config.model.embed_dim > 0 and config.loss.part_weight == pytest.approx(0.35)
@@ -153,6 +153,10 @@ def test_short_training_run_decreases_the_loss_and_resumes(mot17_train_records, 
         assert (output / name).is_file(), name
     head = load_kpr_weights(output / HEAD_FILE)
     assert head.embed_dim == 32 and head.attention == "learned"
+    assert head.trunk_name == "osnet-retail-0287"
+    # The calibration fitted on the training crops travels in the file.
+    assert head.calibration is not None and 0.0 < head.calibration.midpoint < 1.0
+    assert head.calibration.same_median < head.calibration.different_median
 
     resumed = Trainer(config, train_records=mot17_train_records)
     assert resumed.resume() and resumed.epoch == 3 and len(resumed.history) == 3
@@ -175,9 +179,11 @@ def test_shipped_head_loads_through_the_resolver_and_build_reid():
     from kpr_track.reid import build_reid
     from kpr_track.weights import REGISTRY, file_sha256, resolve_weights
 
-    path = resolve_weights("kpr-mobilenetv2-mot17-02", offline=True)
-    assert file_sha256(path) == REGISTRY["kpr-mobilenetv2-mot17-02"].sha256
+    path = resolve_weights("kpr-osnet-0287-mot17-02", offline=True)
+    assert file_sha256(path) == REGISTRY["kpr-osnet-0287-mot17-02"].sha256
     assert path.stat().st_size < 10 * 2**20
     appearance = build_reid("kpr")
     assert appearance.model.attention == "learned" and appearance.model.embed_dim == 256
+    assert appearance.model.trunk_name == "osnet-retail-0287"
     assert appearance.model.prompt_stem.weight.abs().sum() > 0  # trained, not zero-init
+    assert appearance.calibration is appearance.model.calibration is not None

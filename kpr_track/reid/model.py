@@ -191,11 +191,11 @@ def pose_guided_maps(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """BPBReID's fixed (pose-guided) attention from a prompt tensor.
 
-    Part maps are the prompt's part channels max-pooled to the ``h x w`` feature map and
-    dilated by one cell (``P_k``). The negative channel, max-pooled but not dilated
-    (``N``), down-weights a cell by ``N * (1 - max_k P_k)``: cells the target's own
-    keypoints cover (``max_k P_k = 1``) are never erased, cells only other people's
-    keypoints cover are removed. Visibility comes from the target's own keypoints alone
+    Part maps are the prompt's part channels max-pooled to the ``h x w`` feature map
+    (``Q_k``) and dilated by one cell (``P_k``). The negative channel, max-pooled but not
+    dilated (``N``), down-weights a cell by ``N * (1 - max_k Q_k)``: cells the target's
+    own keypoints cover (``max_k Q_k = 1``) are never erased, while the dilated
+    spill-over onto cells only other people's keypoints cover is removed. Visibility comes from the target's own keypoints alone
     (a part is visible when ``max P_k > 0.5``), so negatives never hide a part.
 
     Args:
@@ -207,7 +207,7 @@ def pose_guided_maps(
     """
     pooled = F.adaptive_max_pool2d(prompts[:, NEGATIVE:], size)  # (B, 1 + K, h, w)
     parts = F.max_pool2d(pooled[:, 1:], kernel_size=3, stride=1, padding=1)
-    coverage = parts.amax(dim=1, keepdim=True)
+    coverage = pooled[:, 1:].amax(dim=1, keepdim=True)
     maps = parts * (1.0 - pooled[:, :1] * (1.0 - coverage))
     return maps, (parts.amax(dim=(2, 3)) > 0.5).float()
 

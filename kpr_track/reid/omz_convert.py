@@ -140,7 +140,7 @@ def _block(graph: _Graph, spec: OSNetSpec, state: dict, stage: int, block: int) 
             raise graph.fail(f"{onnx_name} gate with {spec.gate_groups[stage]} groups")
         norm = graph.next(reshape, "LayerNormalization")
         scale, shift = _affine_after(graph, norm)
-        state[f"{prefix}.gate.norm.weight"], state[f"{prefix}.gate.norm.bias"] = scale, shift
+        state[f"{prefix}.gate.weight"], state[f"{prefix}.gate.bias"] = scale, shift
     fused = gated
     while fused.op_type != "Conv":  # the chain of Adds summing the gated streams
         fused = graph.consumers[fused.output[0]][0]

@@ -103,14 +103,25 @@ class MLPGate(nn.Module):
 
 class NormGate(nn.Module):
     """Gate of the graphs' second blocks: sigmoid of the group-normalised pooled
-    descriptor (``groups`` groups, per-channel affine)."""
+    descriptor (``groups`` groups, per-channel affine).
+
+    Written out rather than ``nn.GroupNorm``, which refuses groups of one value (0288's
+    first stage has 16 groups of 1 channel: the normalised value is 0, the gate its bias).
+    """
 
     def __init__(self, channels: int, groups: int) -> None:
         super().__init__()
-        self.norm = nn.GroupNorm(groups, channels, eps=1e-5)
+        self.groups = groups
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.sigmoid(self.norm(x.mean(dim=(2, 3), keepdim=True)))
+        pooled = x.mean(dim=(2, 3)).view(len(x), self.groups, -1)  # (B, groups, C / groups)
+        mean = pooled.mean(dim=-1, keepdim=True)
+        var = pooled.var(dim=-1, unbiased=False, keepdim=True)
+        normalised = ((pooled - mean) / torch.sqrt(var + 1e-5)).view(len(x), -1)
+        gate = torch.sigmoid(normalised * self.weight + self.bias)
+        return x * gate[:, :, None, None]
 
 
 class OSBlock(nn.Module):
@@ -209,9 +220,12 @@ class OSNet(nn.Module):
     def head(self, feature_map: torch.Tensor) -> torch.Tensor:
         """The network's own embedding head: `(B, F, h, w)` -> `(B, embed_dim)`, not normalised.
 
-        The global depthwise conv needs the map size of the training input
-        (16 x 8 for 256 x 128 crops).
+        The global depthwise conv spans the map of the training input (16 x 8 for
+        256 x 128 crops); a map of another size is resized to it (bilinear) first.
         """
+        size = self.head_pool.kernel_size
+        if tuple(feature_map.shape[-2:]) != tuple(size):
+            feature_map = F.interpolate(feature_map, size=size, mode="bilinear", align_corners=False)
         pooled = self.head_pool(feature_map).flatten(1)
         embedding = self.head_fc(pooled) * self.head_scale + self.head_shift
         return F.leaky_relu(embedding, self.spec.leaky_slope)
