@@ -142,8 +142,8 @@ def association_speed(repeats: int, seed: int = 0) -> dict:
     """Distance, fused cost and assignment for T tracks x T detections with the ``kpr`` preset.
 
     Synthetic but shaped like the real thing: 1 + 8 slots of 256-d unit embeddings (the
-    default KPR's D), 70 % of slots visible, each detection a jittered copy of one track (box and embedding), so
-    the assignment has real matches to find.
+    default KPR's D), 70 % of slots visible, each detection a jittered copy of one track
+    (box and embedding), so the assignment has real matches to find.
     """
     from kpr_track.reid.distance import part_distance
     from kpr_track.trackers import load_tracker
@@ -306,9 +306,10 @@ Association / detection time = {assoc_ratio:.4f}; KPR appearance / detection = {
 
 {detect_table}
 
-**KPR appearance** (default `--reid kpr`, OSNet retail-0287 trunk, 256x128 crops; the
-{crops} crops of a real frame repeated up to the batch). Prompt rendering {render_ms:.2f} ms/crop, RoIAlign crops
-{crop_ms:.2f} ms/crop; stage = rendering + crops + model; the ratios are times per crop.
+**KPR appearance** (default `--reid kpr`, OSNet retail-0287 trunk, 256x128 crops;
+the {crops} crops of a real frame repeated up to the batch). Prompt rendering
+{render_ms:.2f} ms/crop, RoIAlign crops {crop_ms:.2f} ms/crop; stage = rendering + crops
++ model; the ratios are times per crop.
 
 {kpr_table}
 

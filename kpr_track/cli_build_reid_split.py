@@ -32,10 +32,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("sequence", type=Path, help="MOT sequence folder (seqinfo.ini, gt/)")
     parser.add_argument("out", type=Path, help="output dataset root")
     for name, value in asdict(defaults).items():
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(value, bool):
+            parser.add_argument(
+                flag,
+                action="store_true",
+                help="ground truth without class / visibility columns (MOTChallenge 2015): "
+                "every box is a fully visible pedestrian",
+            )
+            continue
         kind = float if isinstance(value, float) else int
-        parser.add_argument(
-            f"--{name.replace('_', '-')}", type=kind, default=value, help=f"default {value}"
-        )
+        parser.add_argument(flag, type=kind, default=value, help=f"default {value}")
     parser.set_defaults(func=run)
 
 

@@ -21,6 +21,15 @@ def test_wheel_ships_configs_and_trackers(tmp_path):
     assert "kpr_track/configs/trackers/kpr.yaml" in names
     assert "kpr_track/configs/trackers/motion.yaml" in names
     assert "kpr_track/trackers/kpr_tracker.py" in names
+    # Converted OMZ weights ship with their Apache-2.0 licence, and the calibrations.
+    for asset in (
+        "osnet_retail_0287.safetensors",
+        "osnet_retail_0288.safetensors",
+        "kpr_osnet0287_mot17_02.safetensors",
+        "calibrations.json",
+        "LICENSE-Apache-2.0.txt",
+    ):
+        assert f"kpr_track/assets/{asset}" in names, asset
     assert not any(name.startswith("trackers/") for name in names), "must not shadow PyPI trackers"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "kpr-track = kpr_track.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

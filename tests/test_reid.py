@@ -22,9 +22,15 @@ TRUNK_DIMS = {  # trunk: (F map channels, G head embedding)
 
 @pytest.mark.parametrize("trunk", sorted(TRUNK_DIMS))
 @pytest.mark.parametrize("attention", ["learned", "pose"])
-@pytest.mark.parametrize(("num_parts", "embed_dim"), [(8, None), (5, 64)])
-def test_every_variant_on_small_tensors(trunk, attention, num_parts, embed_dim):
+@pytest.mark.parametrize(("num_parts", "trained"), [(8, False), (5, True)])
+def test_every_variant_on_small_tensors(trunk, attention, num_parts, trained):
     torch.manual_seed(0)
+    channels, head = TRUNK_DIMS[trunk]
+    embed_dim = head if trained else None
+    if channels != head and not trained:  # untrained parts keep F channels: must match G
+        with pytest.raises(ConfigError, match="must equal its head"):
+            KPRModel(num_parts, attention, embed_dim, pretrained=False, trunk=trunk)
+        return
     model = KPRModel(num_parts, attention, embed_dim, pretrained=False, trunk=trunk).eval()
     boxes = np.array([[0, 0, 64, 128], [16, 0, 80, 128]], np.float32)
     keypoints = np.zeros((2, 17, 3), np.float32)
@@ -33,15 +39,14 @@ def test_every_variant_on_small_tensors(trunk, attention, num_parts, embed_dim):
     prompts = render_prompts(boxes, keypoints, (256, 128), num_parts)
     with torch.no_grad():
         out = model(torch.randn(2, 3, 256, 128), prompts)
-    channels, head = TRUNK_DIMS[trunk]
-    dim = embed_dim or channels
-    assert out.embeddings.shape == (2, 1 + num_parts, dim)
+    assert out.embeddings.shape == (2, 1 + num_parts, head)
     assert out.visibility.shape == (2, 1 + num_parts)
     assert out.part_maps.shape == (2, 1 + num_parts, 16, 8)
     assert out.global_embedding.shape == (2, head)
     assert torch.allclose(out.embeddings.norm(dim=-1), torch.ones(2, 1 + num_parts), atol=1e-4)
     assert set(out.visibility.unique().tolist()) <= {0.0, 1.0}
-    assert torch.equal(out.visibility[:, 0], out.visibility[:, 1:].amax(dim=1))
+    assert torch.equal(out.visibility[:, 0], torch.ones(2))  # the holistic slot
+    assert torch.equal(out.embeddings[:, 0], out.global_embedding)
 
 
 def test_unknown_attention_is_a_config_error():
@@ -128,10 +133,11 @@ def test_pose_guided_visibility_follows_keypoints(pets_crossing, pose_guided_mod
     frame, dets = pets_crossing
     out = KPRAppearance(pose_guided_model)(frame, dets)
     assert out.embeddings.shape == (len(dets), 9, 256)
-    # Nobody's keypoints: every part invisible, the embeddings stay finite.
+    # Nobody's keypoints: every part invisible, only the holistic slot is left.
     blind = dets.__class__(dets.boxes, dets.scores, np.zeros_like(dets.keypoints))
     out_blind = KPRAppearance(pose_guided_model)(frame, blind)
-    assert out_blind.visibility.max() == 0.0 and np.isfinite(out_blind.embeddings).all()
+    assert out_blind.visibility[:, 1:].max() == 0.0 and np.isfinite(out_blind.embeddings).all()
+    assert (out_blind.visibility[:, 0] == 1.0).all()
     # Every person of this frame is seen whole by top-down pose: torso (part 4) visible.
     assert out.visibility[:, 4].mean() >= 0.8
 

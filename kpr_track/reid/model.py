@@ -30,12 +30,14 @@ class KPROutput(NamedTuple):
     """What the KPR model returns for a batch of ``B`` crops.
 
     Attributes:
-        embeddings: `(B, 1 + K, D)` float32, L2-normalised ``[foreground, part_1..part_K]``.
-        visibility: `(B, 1 + K)` float32 in {0, 1}, same order.
+        embeddings: `(B, 1 + K, D)` float32, L2-normalised ``[holistic, part_1..part_K]``;
+            the holistic slot is the trunk's own embedding head on the prompted feature
+            map (the ReID network's embedding for OSNet trunks, the plain average of the
+            map for ImageNet trunks).
+        visibility: `(B, 1 + K)` float32 in {0, 1}, same order; the holistic slot is
+            always 1 (every crop has one), so two crops always share a slot.
         part_maps: `(B, 1 + K, h, w)` float32 attention ``[background, part_1..part_K]``.
-        global_embedding: `(B, G)` float32, L2-normalised holistic embedding of the
-            trunk's own head (the ReID network's embedding for OSNet trunks, the plain
-            average of the map for ImageNet trunks).
+        global_embedding: `(B, D)` float32, the holistic slot alone.
     """
 
     embeddings: torch.Tensor
@@ -50,7 +52,8 @@ class KPRTrainOutput(NamedTuple):
     Attributes:
         part_logits: `(B, 1 + K, h, w)` float32 part-head logits ``[background, parts]``.
         global_features: `(B, G)` holistic embedding before its BatchNorm.
-        features: `(B, 1 + K, D)` ``[foreground, parts]`` before BatchNorm (triplet loss).
+        features: `(B, 1 + K, D)` ``[foreground, parts]`` before BatchNorm (the foreground
+            embedding, pooled by the union of the part maps, serves the identity loss only).
         global_bn: `(B, G)` holistic embedding after its BatchNorm (identity loss).
         bn_features: `(B, 1 + K, D)` after the per-slot BatchNorms (identity loss).
     """
@@ -83,8 +86,13 @@ class KPRModel(nn.Module):
         pretrained: load the trunk's weights through the weights resolver.
         trunk: a name of :data:`kpr_track.reid.trunk.TRUNKS`.
 
+    The holistic slot of the output is the trunk's own head (DESIGN.md §3 keeps a ReID
+    network's embedding head for the holistic embedding: on retail-0287 it ranks
+    occluded people far better than pooling its map), so ``D`` must equal the head's size.
+
     Raises:
-        ConfigError: on an unknown ``attention`` mode or trunk.
+        ConfigError: on an unknown ``attention`` mode or trunk, or when ``D`` differs
+            from the trunk head's embedding size.
     """
 
     def __init__(
@@ -107,6 +115,11 @@ class KPRModel(nn.Module):
         nn.init.zeros_(self.prompt_stem.weight)
         self.part_head = nn.Conv2d(channels, num_parts + 1, kernel_size=1)
         self.embed_dim = channels if embed_dim is None else embed_dim
+        if self.embed_dim != self.trunk.head_dim:
+            raise ConfigError(
+                f"trunk {trunk!r}: part embedding size {self.embed_dim} must equal its head's "
+                f"{self.trunk.head_dim} (set embed_dim)"
+            )
         self.trained = embed_dim is not None
         if self.trained:
             self.reduction = nn.Linear(channels, embed_dim)
@@ -145,13 +158,14 @@ class KPRModel(nn.Module):
         feature_map = self.features(images, prompts)  # (B, F, h, w)
         part_maps, part_visible = self.part_attention(feature_map, prompts)
         foreground = part_maps.amax(dim=1, keepdim=True)  # (B, 1, h, w)
-        pooled = self.reduction(self._pool(feature_map, part_maps))  # (B, 1 + K, D)
-        visibility = torch.cat([part_visible.amax(dim=1, keepdim=True), part_visible], dim=1)
+        parts = self.reduction(self._pool(feature_map, part_maps)[:, 1:])  # (B, K, D)
+        holistic = F.normalize(self.trunk.head(feature_map), dim=-1)  # (B, D)
+        visibility = torch.cat([torch.ones_like(part_visible[:, :1]), part_visible], dim=1)
         return KPROutput(
-            embeddings=F.normalize(pooled, dim=-1),
+            embeddings=torch.cat([holistic[:, None], F.normalize(parts, dim=-1)], dim=1),
             visibility=visibility,
             part_maps=torch.cat([1.0 - foreground, part_maps], dim=1),
-            global_embedding=F.normalize(self.trunk.head(feature_map), dim=-1),
+            global_embedding=holistic,
         )
 
     def train_outputs(self, images: torch.Tensor, prompts: torch.Tensor) -> KPRTrainOutput:
@@ -195,8 +209,9 @@ def pose_guided_maps(
     (``Q_k``) and dilated by one cell (``P_k``). The negative channel, max-pooled but not
     dilated (``N``), down-weights a cell by ``N * (1 - max_k Q_k)``: cells the target's
     own keypoints cover (``max_k Q_k = 1``) are never erased, while the dilated
-    spill-over onto cells only other people's keypoints cover is removed. Visibility comes from the target's own keypoints alone
-    (a part is visible when ``max P_k > 0.5``), so negatives never hide a part.
+    spill-over onto cells only other people's keypoints cover is removed. Visibility
+    comes from the target's own keypoints alone (a part is visible when
+    ``max P_k > 0.5``), so negatives never hide a part.
 
     Args:
         prompts: `(B, K + 2, H, W)` prompt tensors.

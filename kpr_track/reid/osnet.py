@@ -225,7 +225,7 @@ class OSNet(nn.Module):
         """
         size = self.head_pool.kernel_size
         if tuple(feature_map.shape[-2:]) != tuple(size):
-            feature_map = F.interpolate(feature_map, size=size, mode="bilinear", align_corners=False)
+            feature_map = F.interpolate(feature_map, size, mode="bilinear", align_corners=False)
         pooled = self.head_pool(feature_map).flatten(1)
         embedding = self.head_fc(pooled) * self.head_scale + self.head_shift
         return F.leaky_relu(embedding, self.spec.leaky_slope)

@@ -25,6 +25,7 @@ Output under ``out_root`` (PoseTrack21 layout)::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -61,6 +62,9 @@ class SplitOptions:
         min_confidence: keypoint confidence threshold for the occlusion score.
         seed: seed of the identity split.
         max_frames: only the first n frames of the sequence (``None``: all).
+        all_pedestrians: the ground truth has no class / visibility columns
+            (MOTChallenge 2015 layout, where columns 8-10 are world coordinates): every
+            box is taken as a pedestrian with visibility 1.
     """
 
     frame_step: int = 3
@@ -72,6 +76,7 @@ class SplitOptions:
     min_confidence: float = 0.3
     seed: int = 0
     max_frames: int | None = None
+    all_pedestrians: bool = False
 
 
 @dataclass
@@ -118,6 +123,8 @@ def build_mot_reid_split(
     name = info.get("name", seq_dir.name)
     gt_path = seq_dir / "gt" / "gt.txt"
     table = read_mot_table(gt_path, int(info["seqLength"]))
+    if options.all_pedestrians:
+        table = np.c_[table[:, :7], np.full(len(table), PEDESTRIAN), np.ones(len(table))]
     if table.shape[1] < 9:
         raise InputError(
             f"{gt_path}: expected 9 columns (consider flag, class, visibility), "
@@ -131,7 +138,7 @@ def build_mot_reid_split(
         height, width = frame.shape[:2]
         boxes = np.c_[rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]].astype(np.float32)
         boxes = np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
-        keypoints = cache.get(frame_id, lambda f=frame, b=boxes: pose(f, b))
+        keypoints = cache.get(frame_id, boxes, lambda f=frame, b=boxes: pose(f, b))
         file_name = f"images/{name}/{frame_id:06d}.jpg"
         (out_root / file_name).parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(out_root / file_name), frame)
@@ -231,7 +238,11 @@ def _assign_splits(
 
 
 class _KeypointCache:
-    """Per-frame top-down keypoints kept in one ``.npz`` so a rebuild skips the pose model."""
+    """Per-frame top-down keypoints kept in one ``.npz`` so a rebuild skips the pose model.
+
+    Entries are keyed by frame and by a digest of the frame's boxes, so a rebuild with
+    other options (other boxes) never reuses keypoints of different people.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -240,8 +251,11 @@ class _KeypointCache:
             with np.load(path) as stored:
                 self.items = {key: stored[key] for key in stored.files}
 
-    def get(self, frame_id: int, compute: Callable[[], np.ndarray]) -> np.ndarray:
-        key = f"frame{frame_id:06d}"
+    def get(
+        self, frame_id: int, boxes: np.ndarray, compute: Callable[[], np.ndarray]
+    ) -> np.ndarray:
+        digest = hashlib.sha1(np.ascontiguousarray(boxes, np.float32).tobytes()).hexdigest()
+        key = f"frame{frame_id:06d}_{digest[:12]}"
         if key not in self.items:
             self.items[key] = np.asarray(compute(), np.float32).reshape(-1, 17, 3)
         return self.items[key]
