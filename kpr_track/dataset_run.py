@@ -126,6 +126,8 @@ def track_sequence(job: SequenceJob) -> SequenceResult:
     with tempfile.TemporaryDirectory(prefix=f"kpr-track-{spec.name}-") as tmp:
         folder = Path(tmp)
         run = track_video(reader, pipeline, folder, settings, progress=False)
+        if run["interrupted"]:  # a partial sequence must never be written as a finished one
+            raise KeyboardInterrupt(f"{spec.name}: interrupted after {run['frames']} frames")
         suffix = Path(spec.result_name).suffix
         content = (folder / ("tracks.json" if suffix == ".json" else "tracks.txt")).read_text()
         tracked_boxes = len((folder / "tracks.txt").read_text().splitlines())

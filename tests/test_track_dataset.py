@@ -122,11 +122,16 @@ def test_posetrack_dataset_writes_one_json_per_video(tmp_path, capsys):
     assert results["combined"]["gt_dets"] == 14 and results["combined"]["IDR"] > 0.3
 
 
-def test_videos_format_finds_nested_videos():
-    specs = find_sequences(shared_path(*POSETRACK), "videos")
-    assert [(s.name, s.result_name, s.gt) for s in specs] == [
-        ("000001_mpiinew_test", "000001_mpiinew_test.txt", None)
-    ]
+def test_videos_format_tracks_every_video_under_root(tmp_path):
+    root = shared_path(*POSETRACK)
+    out = tmp_path / "videos"
+    assert main(["track-dataset", str(root), "--format", "videos", "--out", str(out),
+                 "--reid", "none", "--max-frames", "2", "--no-progress"]) == 0  # fmt: skip
+    assert [s.name for s in find_sequences(root, "videos")] == ["000001_mpiinew_test"]
+    rows = np.loadtxt(out / "000001_mpiinew_test.txt", delimiter=",", ndmin=2)
+    assert set(rows[:, 0].astype(int)) <= {1, 2} and len(rows) >= 2
+    assert not (out / "eval.json").exists()  # no ground truth, no evaluation
+    assert json.loads((out / "dataset_summary.json").read_text())["total"]["frames"] == 2
 
 
 @pytest.mark.parametrize(
