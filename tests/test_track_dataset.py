@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 from conftest import shared_path
@@ -12,6 +13,7 @@ from conftest import shared_path
 from kpr_track.cli import main
 from kpr_track.dataset_run import SequenceJob, TrackOptions, track_sequence
 from kpr_track.datasets import find_sequences
+from kpr_track.evaluation import evaluate
 
 MOT17_MINI = ("data", "MOT17-mini", "train")
 POSETRACK = ("data", "posetrack18-sample")
@@ -78,6 +80,22 @@ def test_rerun_tracks_only_unfinished_sequences(mot_run, capsys):
     assert "7 sequences in" in capsys.readouterr().out.splitlines()[0]
     assert finished.stat().st_mtime_ns == before
     assert len((out / "MOT17-05-FRCNN.txt").read_text().splitlines()) > 6
+
+
+def test_track_mot_sequence_folder_keeps_image_numbers_and_frame_rate(tmp_path):
+    seq = shared_path(*MOT17_MINI, "MOT17-05-FRCNN")
+    out = tmp_path / "run"
+    assert main(["track", str(seq), "--det", f"mot:{seq / 'det' / 'det.txt'}", "--reid", "none",
+                 "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+    rows = np.loadtxt(out / "tracks.txt", delimiter=",", ndmin=2)
+    assert set(rows[:, 0].astype(int)) <= set(range(1, 7)) and len(rows) > 6
+    video = cv2.VideoCapture(str(out / "video.mp4"))
+    assert video.get(cv2.CAP_PROP_FPS) == 14.0  # frameRate of seqinfo.ini
+    # tracks.txt and tracks.json name the same frames: both score the same
+    scores = [
+        evaluate([seq], [out / name])["combined"]["HOTA"] for name in ("tracks.txt", "tracks.json")
+    ]
+    assert scores[0] == pytest.approx(scores[1]) and scores[0] > 0.3
 
 
 def test_track_image_folder_with_posetrack_json_is_scored_as_is(tmp_path):
@@ -162,15 +180,18 @@ def test_ray_executor_matches_in_process_results(tmp_path, capsys):
         (root / name).symlink_to(source / name)
     ray.init(address="local", num_cpus=2, include_dashboard=False,
              _node_ip_address="127.0.0.1", logging_level="ERROR")  # fmt: skip
+    out, shared = tmp_path / "out", tmp_path / "shared"
     try:
-        out = tmp_path / "out"
         assert main(["track-dataset", str(root), "--format", "mot", "--out", str(out),
                      "--executor", "ray", *FAST]) == 0  # fmt: skip
+        assert main(["track-dataset", str(root), "--format", "mot", "--out", str(shared),
+                     "--executor", "ray", "--shared-out", "--no-eval", *FAST]) == 0  # fmt: skip
     finally:
         ray.shutdown()
     options = TrackOptions(det="mot", reid="none")
     for spec in find_sequences(root, "mot"):
         expected = track_sequence(SequenceJob(spec, options)).content
-        assert (out / spec.result_name).read_text() == expected
+        assert (out / spec.result_name).read_text() == expected  # returned, written here
+        assert (shared / spec.result_name).read_text() == expected  # written by the task
     assert json.loads((out / "dataset_summary.json").read_text())["total"]["sequences"] == 2
     assert "COMBINED" in capsys.readouterr().out
