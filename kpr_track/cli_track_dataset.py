@@ -94,11 +94,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Track the sequences still missing from ``--out``, then report and evaluate."""
+    from dataclasses import asdict, replace
+
     from tqdm import tqdm
 
     from .cli_track import check_tracking_options
     from .dataset_report import dataset_summary, write_dataset_report
     from .dataset_run import (
+        SUMMARY_DIR,
         SequenceJob,
         TrackOptions,
         default_threads,
@@ -143,6 +146,16 @@ def run(args: argparse.Namespace) -> int:
         f"{len(specs)} sequences in {args.root}: {len(done)} already in {out}, {len(jobs)} to track"
     )
     summaries = [read_summary(out, spec) for spec in done]
+    stale = [
+        summary["sequence"]
+        for spec, summary in zip(done, summaries, strict=True)
+        if summary["settings"] != asdict(replace(options, det=sequence_detector(args.det, spec)))
+    ]
+    if stale:
+        print(
+            f"note: {len(stale)} finished sequence(s) were tracked with other settings (first: "
+            f"{stale[0]}, see {out / SUMMARY_DIR}); delete their results to track them again"
+        )
     bar = tqdm(total=len(specs), initial=len(done), unit="seq", disable=args.no_progress)
     try:
         for result in run_jobs(jobs, args.executor, args.workers, args.address):

@@ -77,9 +77,24 @@ def test_rerun_tracks_only_unfinished_sequences(mot_run, capsys):
     (out / ".MOT17-05-FRCNN.txt.999.tmp").write_text("1,1,0,0,1,1,1,-1,-1,-1\n")
     assert main(["track-dataset", str(root), "--format", "mot", "--out", str(out),
                  "--no-eval", *FAST]) == 0  # fmt: skip
-    assert "7 sequences in" in capsys.readouterr().out.splitlines()[0]
+    assert (
+        capsys.readouterr()
+        .out.splitlines()[0]
+        .endswith(": 6 already in " + str(out) + ", 1 to track")
+    )
     assert finished.stat().st_mtime_ns == before
     assert len((out / "MOT17-05-FRCNN.txt").read_text().splitlines()) > 6
+
+
+def test_rerun_with_other_settings_says_so_and_keeps_results(mot_run, capsys):
+    root, out = mot_run
+    before = (out / "MOT17-04-FRCNN.txt").read_text()
+    assert main(["track-dataset", str(root), "--format", "mot", "--out", str(out),
+                 "--max-frames", "2", "--no-eval", *FAST]) == 0  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("7 already in " + str(out) + ", 0 to track")
+    assert lines[1].startswith("note: 7 finished sequence(s) were tracked with other settings")
+    assert (out / "MOT17-04-FRCNN.txt").read_text() == before
 
 
 def test_track_mot_sequence_folder_keeps_image_numbers_and_frame_rate(tmp_path):
