@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .dataset_run import TrackOptions
     from .datasets import SequenceSpec
 
 EVAL_FILE = "eval.json"
@@ -94,14 +95,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Track the sequences still missing from ``--out``, then report and evaluate."""
-    from dataclasses import asdict, replace
-
     from tqdm import tqdm
 
     from .cli_track import check_tracking_options
     from .dataset_report import dataset_summary, write_dataset_report
     from .dataset_run import (
-        SUMMARY_DIR,
         SequenceJob,
         TrackOptions,
         default_threads,
@@ -112,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         write_result,
     )
     from .datasets import find_sequences
-    from .errors import ConfigError
+    from .errors import ConfigError, InputError
     from .weights import apply_offline_env
 
     check_tracking_options(args)
@@ -134,7 +132,10 @@ def run(args: argparse.Namespace) -> int:
         max_frames=args.max_frames,
     )
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"{out}: cannot create the results folder ({error.strerror})") from None
     done = [spec for spec in specs if is_done(out, spec)]
     threads = args.threads or (1 if args.executor == "ray" else default_threads(args.workers))
     jobs = [
@@ -146,16 +147,7 @@ def run(args: argparse.Namespace) -> int:
         f"{len(specs)} sequences in {args.root}: {len(done)} already in {out}, {len(jobs)} to track"
     )
     summaries = [read_summary(out, spec) for spec in done]
-    stale = [
-        summary["sequence"]
-        for spec, summary in zip(done, summaries, strict=True)
-        if summary["settings"] != asdict(replace(options, det=sequence_detector(args.det, spec)))
-    ]
-    if stale:
-        print(
-            f"note: {len(stale)} finished sequence(s) were tracked with other settings (first: "
-            f"{stale[0]}, see {out / SUMMARY_DIR}); delete their results to track them again"
-        )
+    _note_other_settings(done, summaries, options, out)
     bar = tqdm(total=len(specs), initial=len(done), unit="seq", disable=args.no_progress)
     try:
         for result in run_jobs(jobs, args.executor, args.workers, args.address):
@@ -172,6 +164,27 @@ def run(args: argparse.Namespace) -> int:
     if with_gt and not args.no_eval:
         _evaluate(with_gt, out, args.filters)
     return 0
+
+
+def _note_other_settings(
+    done: list[SequenceSpec], summaries: list[dict], options: TrackOptions, out: Path
+) -> None:
+    """Print a note when finished sequences were tracked with settings other than ``options``
+    (they are kept, not tracked again)."""
+    from dataclasses import asdict, replace
+
+    from .dataset_run import SUMMARY_DIR, sequence_detector
+
+    stale = [
+        summary["sequence"]
+        for spec, summary in zip(done, summaries, strict=True)
+        if summary["settings"] != asdict(replace(options, det=sequence_detector(options.det, spec)))
+    ]
+    if stale:
+        print(
+            f"note: {len(stale)} finished sequence(s) were tracked with other settings (first: "
+            f"{stale[0]}, see {out / SUMMARY_DIR}); delete their results to track them again"
+        )
 
 
 def _evaluate(specs: list[SequenceSpec], out: Path, filters: bool) -> None:
