@@ -186,7 +186,13 @@ def _posetrack_frames(folder: Path, json_path: Path) -> tuple[list[Path], list[d
     images = read_posetrack_images(json_path)
     files, records = [], []
     for index, image in enumerate(images):
-        file = folder / Path(image["file_name"]).name
+        name = Path(image["file_name"])
+        if name.parent.name and name.parent.name != folder.name:
+            raise InputError(
+                f"{json_path}: images[{index}].file_name: {name} is a frame of video folder "
+                f"{name.parent.name}/, not of {folder}"
+            )
+        file = folder / name.name
         if not file.is_file():
             raise InputError(
                 f"{json_path}: images[{index}].file_name: {image['file_name']} not found in "

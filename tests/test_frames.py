@@ -77,6 +77,13 @@ def test_image_listed_in_posetrack_json_but_missing_is_an_error(tmp_path):
         ImageFolderReader(folder, gt)
 
 
+def test_posetrack_json_of_another_video_is_an_error():
+    root = shared_path(*POSETRACK)
+    other = root / "annotations" / "val" / "009473_mpii_test.json"
+    with pytest.raises(InputError, match="is a frame of video folder 009473_mpii_test/, not of"):
+        ImageFolderReader(root / "images" / "val" / "003418_mpii_test", other)
+
+
 @pytest.mark.parametrize(
     ("names", "message"),
     [
