@@ -54,6 +54,7 @@ class ImageFolderReader:
 
     Attributes:
         info: size of the first frame, frame rate, number of frames.
+        files: the image files, in reading order.
         frame_ids: frame number of each frame, in reading order (see the module docstring).
         images: frame number -> the image record ``tracks.json`` writes for it.
 
@@ -74,27 +75,20 @@ class ImageFolderReader:
         fps = DEFAULT_FPS
         if posetrack_json is not None:
             files, records = _posetrack_frames(self.path, Path(posetrack_json))
-            self.frame_ids = list(range(1, len(files) + 1))
+            frame_ids = list(range(1, len(files) + 1))
         else:
             if (self.path / "seqinfo.ini").is_file():
                 files, fps = _mot_sequence_files(self.path)
             else:
                 files = _numbered_images(self.path, IMAGE_SUFFIXES)
-            numbers = [_number_in_name(f) for f in files]
-            shift = 1 if numbers[0] == 0 else 0
-            self.frame_ids = [n + shift for n in numbers]
+            frame_ids = _frame_numbers(files)
             records = [
-                {
-                    "id": frame,
-                    "file_name": file.relative_to(self.path.parent).as_posix(),
-                    "frame_id": frame,
-                    "vid_id": self.path.name,
-                }
-                for frame, file in zip(self.frame_ids, files, strict=True)
+                _image_record(self.path, frame, file)
+                for frame, file in zip(frame_ids, files, strict=True)
             ]
         self.files = files[:max_frames]
-        self.frame_ids = self.frame_ids[:max_frames]
-        self.images = dict(zip(self.frame_ids, records, strict=False))
+        self.frame_ids = frame_ids[:max_frames]
+        self.images = dict(zip(self.frame_ids, records[:max_frames], strict=True))
         first = _read_image(self.files[0])
         self.info = VideoInfo(
             path=self.path,
@@ -137,6 +131,23 @@ def _read_image(path: Path) -> np.ndarray:
     if frame is None:
         raise InputError(f"{path}: image missing or unreadable")
     return frame
+
+
+def _frame_numbers(files: list[Path]) -> list[int]:
+    """Frame number of each file: the number in its name, + 1 when the first is 0."""
+    numbers = [_number_in_name(file) for file in files]
+    shift = 1 if numbers[0] == 0 else 0
+    return [number + shift for number in numbers]
+
+
+def _image_record(folder: Path, frame: int, file: Path) -> dict:
+    """The ``tracks.json`` image record of a frame read from ``folder`` (no ground truth)."""
+    return {
+        "id": frame,
+        "file_name": file.relative_to(folder.parent).as_posix(),
+        "frame_id": frame,
+        "vid_id": folder.name,
+    }
 
 
 def _number_in_name(path: Path) -> int:
