@@ -184,9 +184,11 @@ def test_bad_input_is_one_line_with_status_2(tmp_path, capsys, args, message):
     assert code == 2 and message in err and "\n" not in err, err
 
 
-def test_ray_executor_matches_in_process_results(tmp_path, capsys):
+def test_ray_executor_matches_in_process_results(tmp_path, capsys, monkeypatch):
     """Two short sequences as tasks of a local Ray instance started here (loopback only)."""
     import ray  # in the test extra: pip install -e ".[test]"
+
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")  # no report to the Ray project's server
 
     source = shared_path(*MOT17_MINI)
     root = tmp_path / "split"
