@@ -16,7 +16,16 @@ from . import __version__
 from .errors import KprTrackError
 
 # Sub-command modules, imported lazily so `kpr-track --help` stays fast.
-_COMMANDS = ("track", "eval", "train", "eval-reid", "build-reid-split", "calibrate", "bench")
+_COMMANDS = (
+    "track",
+    "track-dataset",
+    "eval",
+    "train",
+    "eval-reid",
+    "build-reid-split",
+    "calibrate",
+    "bench",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

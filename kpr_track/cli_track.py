@@ -1,4 +1,5 @@
-"""``kpr-track track VIDEO``: track every person of a video (also ``kpr-track VIDEO``)."""
+"""``kpr-track track VIDEO``: track every person of a video or image folder (also
+``kpr-track VIDEO``)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "track",
         help="track every person of a video (default command)",
         description="Track every person of VIDEO and write tracks.txt (MOTChallenge), "
-        "tracks.json (PoseTrack21 layout), video.mp4 (annotated) and summary.json.",
+        "tracks.json (PoseTrack21 layout), video.mp4 (annotated) and summary.json. VIDEO may "
+        "be an image folder: frames numbered in their names, a MOTChallenge sequence "
+        "(seqinfo.ini + img1/) or, with --posetrack-json, a PoseTrack21 video.",
     )
-    parser.add_argument("video", help="input video file")
+    parser.add_argument("video", help="input video file or image folder")
+    parser.add_argument(
+        "--posetrack-json",
+        metavar="JSON",
+        help="PoseTrack21 video JSON (posetrack_data/<split>/<video>.json) listing the frames "
+        "of the image folder VIDEO; tracks.json then uses its image ids and file names",
+    )
     parser.add_argument("--out", help="output folder (default: runs/track/<video name>)")
     parser.add_argument(
         "--exist-ok", action="store_true", help="allow writing into a non-empty --out folder"
     )
+    add_tracking_options(parser)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def add_tracking_options(parser: argparse.ArgumentParser) -> None:
+    """The detector, ReID and tracker options shared by ``track`` and ``track-dataset``."""
     parser.add_argument(
         "--tracker",
         default="kpr",
@@ -51,16 +67,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-frames", type=int, default=None, metavar="N", help="stop after N frames"
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Build the stages from ``args``, track the video and print the summary."""
+def check_tracking_options(args: argparse.Namespace) -> None:
+    """Range checks of :func:`add_tracking_options`' values.
+
+    Raises:
+        ConfigError: naming the option and the expected range.
+    """
     from .errors import ConfigError
-    from .run import RunSettings, format_summary, output_dir, track_video
-    from .video import VideoReader
-    from .weights import apply_offline_env
 
     if args.max_frames is not None and args.max_frames < 1:
         raise ConfigError(f"--max-frames must be >= 1, got {args.max_frames}")
@@ -68,10 +83,19 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--conf must be in [0, 1], got {args.conf}")
     if args.imgsz < 32:
         raise ConfigError(f"--imgsz must be >= 32 pixels, got {args.imgsz}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the stages from ``args``, track the video and print the summary."""
+    from .frames import open_frames
+    from .run import RunSettings, format_summary, output_dir, track_video
+    from .weights import apply_offline_env
+
+    check_tracking_options(args)
     apply_offline_env()
-    reader = VideoReader(args.video, max_frames=args.max_frames)
+    reader = open_frames(args.video, args.posetrack_json, args.max_frames)
     folder = output_dir(Path(args.video), args.out, args.exist_ok)
-    pipeline = _build_pipeline(args)
+    pipeline = build_pipeline(args)
     settings = RunSettings(
         video=str(args.video),
         detector=args.det,
@@ -91,7 +115,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build_pipeline(args: argparse.Namespace):
+def build_pipeline(args: argparse.Namespace):
+    """The detector, appearance and tracker stages named by ``args`` (``det``, ``tracker``,
+    ``reid``, ``imgsz``, ``conf``, ``device``: the ``track`` options or any object with
+    those attributes, e.g. :class:`~kpr_track.dataset_run.TrackOptions`)."""
     from .detectors.base import build_detector
     from .pipeline import TrackingPipeline
     from .reid import build_reid

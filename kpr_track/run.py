@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from .draw import draw_tracks
 from .errors import ConfigError
+from .frames import ImageFolderReader
 from .pipeline import StageTimer, TrackingPipeline
 from .video import VideoReader
 from .writers import MOTWriter, PoseTrackWriter, VideoWriter, write_json_atomic
@@ -60,7 +61,7 @@ def output_dir(video: Path, out: str | None, exist_ok: bool) -> Path:
 
 
 def track_video(
-    reader: VideoReader,
+    reader: VideoReader | ImageFolderReader,
     pipeline: TrackingPipeline,
     folder: Path,
     settings: RunSettings,
@@ -69,6 +70,8 @@ def track_video(
 ) -> dict:
     """Run ``pipeline`` over every frame of ``reader`` and write the four outputs.
 
+    Frames are numbered from 1, or as the image folder numbers them
+    (:attr:`ImageFolderReader.frame_ids`, with its ``images`` records in ``tracks.json``).
     Results are written as the run goes; on Ctrl-C (KeyboardInterrupt) every writer is
     closed, ``summary.json`` records ``"interrupted": true`` and the interrupt is
     re-raised, so the folder always holds valid files.
@@ -79,7 +82,11 @@ def track_video(
     folder.mkdir(parents=True, exist_ok=True)
     info = reader.info
     mot = MOTWriter(folder / "tracks.txt")
-    posetrack = PoseTrackWriter(folder / "tracks.json", video_name=info.path.stem)
+    # Image folders keep their own frame numbers and image records; videos count from 1.
+    frame_ids = getattr(reader, "frame_ids", None)
+    posetrack = PoseTrackWriter(
+        folder / "tracks.json", video_name=info.path.stem, images=getattr(reader, "images", None)
+    )
     video = VideoWriter(folder / "video.mp4", info.fps, (info.width, info.height))
     timer: StageTimer = pipeline.timer
     track_ids_seen: set[int] = set()
@@ -94,13 +101,13 @@ def track_video(
                 frame = next(frame_iter, None)
             if frame is None:
                 break
-            frame_id = frames + 1
+            frame_id = frame_ids[frames] if frame_ids else frames + 1
             detections, track_ids = pipeline.step(frame, frame_id)
             with timer("write"):
                 mot.write(frame_id, detections, track_ids)
                 posetrack.write(frame_id, detections, track_ids)
                 video.write(draw_tracks(frame, detections, track_ids))
-            frames = frame_id
+            frames += 1
             detections_total += len(detections)
             track_ids_seen.update(int(t) for t in track_ids[track_ids >= 0])
             bar.update()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import cv2
@@ -64,27 +65,40 @@ class PoseTrackWriter:
         path: output ``.json`` file.
         video_name: used for ``file_name`` (``<video_name>/<frame:06d>.jpg``).
         flush_every: rewrite the file every this many frames.
+        images: frame number -> the image record to write for it (e.g. the ``id``,
+            ``file_name``, ``frame_id`` and ``vid_id`` of a PoseTrack21 ground truth);
+            ``None``: image id = frame number and ``file_name`` from ``video_name``.
     """
 
-    def __init__(self, path: str | Path, video_name: str, flush_every: int = 50) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        video_name: str,
+        flush_every: int = 50,
+        images: Mapping[int, dict] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.video_name = video_name
         self.flush_every = flush_every
+        self.image_records = images
         self._images: list[dict] = []
         self._annotations: list[dict] = []
         self._dump()
 
     def write(self, frame_id: int, detections: Detections, track_ids: np.ndarray) -> None:
-        """Record one frame (image id = frame number from 1) and its tracked people."""
-        self._images.append(
-            {
+        """Record one frame (image id = frame number unless ``images`` says otherwise) and
+        its tracked people."""
+        if self.image_records is not None:
+            image = dict(self.image_records[frame_id])
+        else:
+            image = {
                 "id": frame_id,
                 "file_name": f"{self.video_name}/{frame_id - 1:06d}.jpg",
                 "frame_id": frame_id,
                 "vid_id": self.video_name,
                 "is_labeled": True,
             }
-        )
+        self._images.append(image)
         for box, score, keypoints, track_id in zip(
             detections.boxes, detections.scores, detections.keypoints, track_ids, strict=True
         ):
@@ -95,7 +109,7 @@ class PoseTrackWriter:
             self._annotations.append(
                 {
                     "id": len(self._annotations) + 1,
-                    "image_id": frame_id,
+                    "image_id": image["id"],
                     "category_id": 1,
                     "bbox": [left, top, round(right - left, 2), round(bottom - top, 2)],
                     "keypoints": np.c_[coords, np.ones(len(coords))].ravel().tolist(),

@@ -68,6 +68,26 @@ def read_posetrack_ground_truth(path: str | Path) -> GroundTruth:
     )
 
 
+def read_posetrack_images(path: str | Path) -> list[dict]:
+    """The ``images`` records of a PoseTrack video JSON, in file order.
+
+    Each record is checked to have an integer ``id`` and a string ``file_name``.
+
+    Raises:
+        InputError: on a missing file or a missing / malformed key (JSON path named).
+    """
+    path = Path(path)
+    images = _get(_load_json(path, expect=dict), "images", list, path, "")
+    if not images:
+        raise InputError(f"{path}: images: expected at least one image record, got none")
+    for index, image in enumerate(images):
+        key = f"images[{index}]"
+        _expect(image, dict, path, key)
+        _integer(_get(image, "id", (int, float), path, key), path, f"{key}.id")
+        _get(image, "file_name", str, path, key)
+    return images
+
+
 def read_posetrack_mot_ground_truth(seq_dir: str | Path) -> GroundTruth:
     """Read a ``posetrack_mot`` sequence folder (``image_info.json`` + ``gt/gt.txt``).
 

@@ -1,0 +1,243 @@
+"""Track the sequences of a dataset: one function per sequence, run here or on Ray.
+
+:func:`track_sequence` tracks one :class:`~kpr_track.datasets.SequenceSpec` and returns
+its result file's text and summary; :func:`run_jobs` runs it over many sequences, in
+this process, in local worker processes or as tasks of a Ray cluster (the same function
+each time). Result files are written atomically (:func:`write_result`), summary first
+and result last, so a result file on disk always means a finished sequence.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from .datasets import SequenceSpec
+from .errors import ConfigError
+
+Executor = Literal["local", "ray"]
+SUMMARY_DIR = "summaries"
+# Per-sequence detection files of a MOTChallenge sequence folder, by --det kind.
+SEQUENCE_FILES = {"mot": Path("det") / "det.txt", "gt": Path("gt") / "gt.txt"}
+
+
+@dataclass(frozen=True)
+class TrackOptions:
+    """The ``kpr-track track`` settings every sequence runs with (same names and meaning).
+
+    ``det`` may be ``mot`` or ``gt`` without a path: each MOTChallenge sequence's own
+    ``det/det.txt`` or ``gt/gt.txt`` (see :func:`sequence_detector`).
+    """
+
+    det: str = "yolo-pose"
+    tracker: str = "kpr"
+    reid: str = "pose-guided"
+    imgsz: int = 960
+    conf: float = 0.05
+    device: str = "cpu"
+    max_frames: int | None = None
+
+
+@dataclass(frozen=True)
+class SequenceJob:
+    """One sequence to track.
+
+    Attributes:
+        spec: the sequence.
+        options: tracking settings.
+        threads: torch CPU threads for this sequence (>= 1).
+        out: write the result into this folder from the worker (storage every worker
+            sees); None: return it for the caller to write.
+    """
+
+    spec: SequenceSpec
+    options: TrackOptions
+    threads: int = 1
+    out: Path | None = None
+
+
+@dataclass(frozen=True)
+class SequenceResult:
+    """What :func:`track_sequence` returns.
+
+    Attributes:
+        spec: the sequence.
+        summary: ``sequence``, ``frames``, ``tracks``, ``people_per_frame`` (tracked boxes
+            per frame), ``detections``, ``fps`` (frames/s end to end), ``wall_seconds``.
+        content: the result file's text, or None when the worker already wrote it.
+    """
+
+    spec: SequenceSpec
+    summary: dict
+    content: str | None
+
+
+def sequence_detector(det: str, spec: SequenceSpec) -> str:
+    """The ``--det`` value for one sequence: ``mot`` / ``gt`` without a path become that
+    MOTChallenge sequence's ``det/det.txt`` / ``gt/gt.txt``; anything else is kept.
+
+    Raises:
+        ConfigError: ``mot`` / ``gt`` without a path for a sequence that is not a
+            MOTChallenge sequence folder.
+    """
+    kind, _, path = det.partition(":")
+    if kind not in ("mot", "gt") or path:
+        return det
+    if spec.seq_dir is None:
+        raise ConfigError(
+            f"--det {det}: per-sequence {kind} files need MOTChallenge sequences "
+            f"(--format mot); give --det {kind}:PATH or a detector (yolo-pose, yolox)"
+        )
+    return f"{kind}:{spec.seq_dir / SEQUENCE_FILES[kind]}"
+
+
+def track_sequence(job: SequenceJob) -> SequenceResult:
+    """Track one sequence (runs in a worker process or a Ray task).
+
+    Raises:
+        KprTrackError: bad frames, detections or settings (message names the file).
+    """
+    import torch
+
+    from .cli_track import build_pipeline
+    from .frames import open_frames
+    from .run import RunSettings, track_video
+
+    torch.set_num_threads(job.threads)
+    spec = job.spec
+    options = replace(job.options, det=sequence_detector(job.options.det, spec))
+    reader = open_frames(spec.source, spec.posetrack_json, options.max_frames)
+    pipeline = build_pipeline(options)
+    settings = RunSettings(
+        video=str(spec.source),
+        detector=options.det,
+        tracker=options.tracker,
+        reid=options.reid,
+        imgsz=options.imgsz,
+        conf=options.conf,
+        device=options.device,
+        max_frames=options.max_frames,
+    )
+    with tempfile.TemporaryDirectory(prefix=f"kpr-track-{spec.name}-") as tmp:
+        folder = Path(tmp)
+        run = track_video(reader, pipeline, folder, settings, progress=False)
+        if run["interrupted"]:  # a partial sequence must never be written as a finished one
+            raise KeyboardInterrupt(f"{spec.name}: interrupted after {run['frames']} frames")
+        suffix = Path(spec.result_name).suffix
+        content = (folder / ("tracks.json" if suffix == ".json" else "tracks.txt")).read_text()
+        tracked_boxes = len((folder / "tracks.txt").read_text().splitlines())
+    summary = {
+        "sequence": spec.name,
+        "frames": run["frames"],
+        "tracks": run["tracks"],
+        "people_per_frame": round(tracked_boxes / run["frames"], 3) if run["frames"] else 0.0,
+        "detections": run["detections"],
+        "fps": run["fps"]["end_to_end"],
+        "wall_seconds": run["wall_seconds"],
+        "settings": asdict(options),
+    }
+    if job.out is not None:
+        write_result(job.out, spec, content, summary)
+        return SequenceResult(spec, summary, None)
+    return SequenceResult(spec, summary, content)
+
+
+def write_result(out: Path, spec: SequenceSpec, content: str, summary: dict) -> None:
+    """Write ``summaries/<name>.json`` then ``<result_name>``, each atomically."""
+    _write_atomic(out / SUMMARY_DIR / f"{spec.name}.json", json.dumps(summary, indent=1))
+    _write_atomic(out / spec.result_name, content)
+
+
+def is_done(out: Path, spec: SequenceSpec) -> bool:
+    """Whether an earlier run finished ``spec`` (its result and summary exist)."""
+    return (out / spec.result_name).is_file() and (
+        out / SUMMARY_DIR / f"{spec.name}.json"
+    ).is_file()
+
+
+def read_summary(out: Path, spec: SequenceSpec) -> dict:
+    """The summary an earlier run wrote for ``spec``."""
+    return json.loads((out / SUMMARY_DIR / f"{spec.name}.json").read_text())
+
+
+def run_jobs(
+    jobs: Sequence[SequenceJob],
+    executor: Executor = "local",
+    workers: int = 1,
+    address: str | None = None,
+) -> Iterator[SequenceResult]:
+    """Run :func:`track_sequence` over ``jobs``, yielding results as sequences finish.
+
+    Args:
+        jobs: the sequences.
+        executor: ``"local"`` (this machine) or ``"ray"`` (a Ray cluster).
+        workers: local processes (1: in this process); unused with Ray, whose cluster
+            size sets the parallelism.
+        address: Ray cluster address (``auto``, ``HOST:PORT``, ``ray://HOST:10001``);
+            ignored when this process already initialised Ray.
+
+    Raises:
+        ConfigError: Ray is not installed, or no ``address`` to connect to.
+        KprTrackError: from the first sequence that fails (finished ones stay written).
+    """
+    if executor == "ray":
+        yield from _run_on_ray(jobs, address)
+    elif workers == 1:
+        for job in jobs:
+            yield track_sequence(job)
+    else:
+        yield from _run_in_processes(jobs, workers)
+
+
+def _run_in_processes(jobs: Sequence[SequenceJob], workers: int) -> Iterator[SequenceResult]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn, not fork: torch and OpenCV thread pools do not survive a fork.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(track_sequence, job) for job in jobs]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _run_on_ray(jobs: Sequence[SequenceJob], address: str | None) -> Iterator[SequenceResult]:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--executor ray needs Ray: pip install 'kpr-track[ray]'") from None
+    started = not ray.is_initialized()
+    if started:
+        if not address:
+            raise ConfigError("--executor ray needs --address (auto, HOST:PORT or ray://HOST:PORT)")
+        ray.init(address=address, logging_level="WARNING")
+    try:
+        task = ray.remote(track_sequence)
+        pending = [task.options(num_cpus=job.threads).remote(job) for job in jobs]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(ready[0])
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def default_threads(workers: int) -> int:
+    """Torch threads per sequence when ``workers`` sequences share this machine's CPUs."""
+    return max(1, (os.cpu_count() or 1) // workers)
