@@ -1,10 +1,12 @@
-"""``kpr-track calibrate``: fit the distance calibration of training-free ``--reid`` models.
+"""``kpr-track calibrate``: fit the distance calibrations shipped for ``--reid`` models.
 
 Example (what produced ``kpr_track/assets/calibrations.json``)::
 
     kpr-track calibrate runs/mot17-02-reid --out kpr_track/assets/calibrations.json
 
-Trained KPR weights get theirs at the end of ``kpr-track train`` (in their metadata).
+Trained KPR weights get the calibration of their part representation at the end of
+``kpr-track train`` (in their metadata); every other ``--reid`` choice (training-free
+models, the holistic slot of a trained model) gets one here.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``calibrate`` sub-command."""
     parser = subparsers.add_parser(
         "calibrate",
-        help="fit same-identity probability vs distance for the training-free --reid models",
+        help="fit same-identity probability vs distance for the --reid models",
         description=(
             "Embed the train subset of an Occluded-PoseTrack-ReID-layout split with each "
-            "training-free appearance model, fit a logistic same-identity probability of the "
+            "appearance model, fit a logistic same-identity probability of the "
             "part distance on all same / different identity pairs, and write one JSON table."
         ),
     )
@@ -30,8 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="calibrations JSON to write")
     from .reid_catalog import REID_MODELS
 
-    training_free = sorted(name for name, e in REID_MODELS.items() if e.weights is None)
-    parser.add_argument("--reid", nargs="+", default=training_free, choices=training_free)
+    names = sorted(name for name, e in REID_MODELS.items() if not e.calibration_in_weights)
+    parser.add_argument("--reid", nargs="+", default=names, choices=names)
     parser.add_argument("--cache-dir", type=Path, help="crop cache (default <root>/crops)")
     parser.set_defaults(func=run)
 

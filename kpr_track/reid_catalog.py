@@ -19,15 +19,21 @@ class ReIDEntry:
         description: what the model is, for ``--help``.
         trunk: a name of :data:`kpr_track.reid.trunk.TRUNKS`.
         representation: ``"parts"`` (foreground + parts) or ``"global"`` (trunk head).
-        weights: resolver name of trained KPR weights (learned attention, calibration in
-            the file); ``None``: training-free pose-guided attention, calibration from
-            ``kpr_track/assets/calibrations.json``.
+        weights: resolver name of trained KPR weights (learned attention); ``None``:
+            training-free pose-guided attention.
     """
 
     description: str
     trunk: str
     representation: str = "parts"
     weights: str | None = None
+
+    @property
+    def calibration_in_weights(self) -> bool:
+        """True when the weights file carries this entry's calibration (trained weights used
+        with the part representation they were calibrated for); else it ships in
+        ``kpr_track/assets/calibrations.json``."""
+        return self.weights is not None and self.representation == "parts"
 
     def model(self):
         """The :class:`~kpr_track.reid.model.KPRModel` in eval mode (weights resolved
@@ -49,6 +55,13 @@ REID_MODELS: dict[str, ReIDEntry] = {
         "KPR trained by kpr-track on the OSNet retail-0287 ReID trunk: learned part "
         "attention, keypoint prompts, part-visibility distance (default)",
         "osnet-retail-0287",
+        weights="kpr-osnet-0287-mot17-02",
+    ),
+    "kpr-global": ReIDEntry(
+        "the holistic embedding alone of the trained KPR (the retail-0287 head fine-tuned "
+        "with prompts), no parts",
+        "osnet-retail-0287",
+        "global",
         weights="kpr-osnet-0287-mot17-02",
     ),
     "pose-guided": ReIDEntry(

@@ -92,6 +92,15 @@ REGISTRY: dict[str, WeightsEntry] = {
             sha256="d9559f1baf2e24c176911fb870f8cc69878570d06cec5b667ef2d72d3ffc094e",
             package_member=("kpr_track", "assets/osnet_retail_0287.safetensors"),
         ),
+        # kpr-track's own KPR on the retail-0287 trunk (K = 8, D = 256, float16, with its
+        # distance calibration), trained on the MOT17-02 occluded ReID split:
+        # configs/train/kpr_osnet0287_mot17_02.yaml.
+        WeightsEntry(
+            name="kpr-osnet-0287-mot17-02",
+            filename="kpr_osnet0287_mot17_02.safetensors",
+            sha256="1fb045b8f73dec7de22940733325ca3fa23b19b358d85cee52ddcb4c21d710d3",
+            package_member=("kpr_track", "assets/kpr_osnet0287_mot17_02.safetensors"),
+        ),
         WeightsEntry(
             name="osnet-retail-0288",
             filename="osnet_retail_0288.safetensors",

@@ -31,7 +31,7 @@ def build_reid(name: str, device: str = "cpu") -> KPRAppearance | None:
         )
     entry = REID_MODELS[name]
     model = entry.model()
-    calibration = model.calibration if entry.weights else shipped_calibration(name)
+    calibration = model.calibration if entry.calibration_in_weights else shipped_calibration(name)
     return KPRAppearance(
         model, representation=entry.representation, device=device, calibration=calibration
     )
