@@ -9,7 +9,6 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``track`` sub-command."""
-    from .reid_catalog import DEFAULT_REID, reid_help
 
     parser = subparsers.add_parser(
         "track",
