@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -87,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"Interrupted: partial results in {folder}")
         raise
+    finally:
+        warning = reader.decode.warning(reader.path)
+        if warning:
+            print(f"kpr-track track: warning: {warning}", file=sys.stderr)
     print(format_summary(summary))
     return 0
 
