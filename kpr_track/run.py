@@ -14,7 +14,7 @@ from tqdm import tqdm
 from .draw import draw_tracks
 from .errors import ConfigError, OutputError
 from .pipeline import StageTimer, TrackingPipeline
-from .signals import signal_of
+from .signals import signal_of, stop_signals_held
 from .video import DecodeReport, VideoReader
 from .writers import (
     MOTWriter,
@@ -114,13 +114,13 @@ def track_video(
                 break
             frame_id = reader.frame_id
             detections, track_ids = pipeline.step(frame, frame_id)
-            with timer("write"):
+            with timer("write"), stop_signals_held():  # every output gets the frame, or none
                 mot.write(frame_id, detections, track_ids)
                 posetrack.write(frame_id, detections, track_ids)
                 video.write(draw_tracks(frame, detections, track_ids))
-            frames += 1
-            detections_total += len(detections)
-            track_ids_seen.update(int(t) for t in track_ids[track_ids >= 0])
+                frames += 1
+                detections_total += len(detections)
+                track_ids_seen.update(int(t) for t in track_ids[track_ids >= 0])
             bar.update()
             bar.set_postfix(tracks=len(track_ids_seen), people=int((track_ids >= 0).sum()))
     except (KeyboardInterrupt, OutputError) as error:

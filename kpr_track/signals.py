@@ -20,6 +20,14 @@ STOP_SIGNALS = tuple(
 )
 
 
+class _State:
+    """What the handler of :func:`stop_signals_raise` has seen (main thread only)."""
+
+    raised = False  # an Interrupted was raised: later signals are ignored
+    held = 0  # depth of stop_signals_held blocks
+    pending: int | None = None  # a signal that arrived while held
+
+
 class Interrupted(KeyboardInterrupt):
     """A stop signal arrived; ``signum`` is its number (SIGINT for a plain Ctrl-C)."""
 
@@ -38,6 +46,16 @@ def exit_status(interrupt: KeyboardInterrupt) -> int:
     return 128 + int(signal_of(interrupt))
 
 
+def _handler(signum: int, frame: object) -> None:
+    if _State.raised:
+        return
+    if _State.held:
+        _State.pending = _State.pending or signum
+        return
+    _State.raised = True
+    raise Interrupted(signum)
+
+
 @contextmanager
 def stop_signals_raise() -> Iterator[None]:
     """Within the block, SIGINT / SIGTERM / SIGHUP raise :class:`Interrupted` once.
@@ -51,16 +69,9 @@ def stop_signals_raise() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    raised = False
-
-    def handler(signum: int, frame: object) -> None:
-        nonlocal raised
-        if not raised:
-            raised = True
-            raise Interrupted(signum)
-
+    _State.raised, _State.held, _State.pending = False, 0, None
     previous = {
-        signum: signal.signal(signum, handler)
+        signum: signal.signal(signum, _handler)
         for signum in STOP_SIGNALS
         if signal.getsignal(signum) is not signal.SIG_IGN
     }
@@ -69,3 +80,21 @@ def stop_signals_raise() -> Iterator[None]:
     finally:
         for signum, old in previous.items():
             signal.signal(signum, signal.SIG_DFL if old is None else old)
+
+
+@contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Delay the :class:`Interrupted` of a stop signal to the end of the block, so one
+    unit of work (writing one frame to every output) is done completely or not at all.
+
+    Only signals handled by :func:`stop_signals_raise` are held; elsewhere (library use)
+    the block runs unchanged. A signal held here raises when the block ends normally.
+    """
+    _State.held += 1
+    try:
+        yield
+    finally:
+        _State.held -= 1
+    if not _State.held and _State.pending is not None and not _State.raised:
+        signum, _State.pending, _State.raised = _State.pending, None, True
+        raise Interrupted(signum)

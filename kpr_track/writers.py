@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import cv2
@@ -67,8 +67,9 @@ class MOTWriter:
                 while data:
                     data = data[self._file.write(data) :]
             except OSError:
-                self._file.truncate(self._size)
-                self._file.seek(self._size)
+                with suppress(OSError):  # best effort: a device cannot be truncated
+                    self._file.truncate(self._size)
+                    self._file.seek(self._size)
                 raise
         self._size = self._file.tell()
 
@@ -172,8 +173,10 @@ def write_json_atomic(path: str | Path, data: object) -> None:
 class VideoWriter:
     """MP4 (``mp4v``) writer for annotated frames; finalised by :meth:`close`.
 
-    OpenCV reports no write error, so the file is checked when it is opened and after
-    it is finalised.
+    OpenCV reports no write error (only a warning per frame on stderr, silenced while
+    this writer is open), so the file is checked when it is opened and after it is
+    finalised. A video cut short by a full disk cannot be finalised; the text and JSON
+    results of the same run stay valid.
 
     Raises:
         OutputError: the file cannot be created, or on :meth:`close` the finished file
@@ -186,6 +189,8 @@ class VideoWriter:
         if not self._writer.isOpened():
             raise OutputError(f"{self.path}: cannot write (OpenCV could not create the video)")
         self._frames = 0
+        self._log_level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
     def write(self, frame: np.ndarray) -> None:
         self._writer.write(frame)
@@ -193,6 +198,7 @@ class VideoWriter:
 
     def close(self) -> None:
         self._writer.release()
+        cv2.utils.logging.setLogLevel(self._log_level)
         capture = cv2.VideoCapture(str(self.path))
         written = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
         capture.release()
