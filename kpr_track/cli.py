@@ -51,7 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with stop_signals_raise():
             return int(args.func(args) or 0)
     except KprTrackError as error:
-        print(f"kpr-track {args.command}: error: {error}", file=sys.stderr)
+        message = str(error).replace("\r", "\\r").replace("\n", "\\n")  # one line
+        print(f"kpr-track {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:
         name = signal_of(interrupt).name
