@@ -85,6 +85,8 @@ class TrainSection:
         eval_every: evaluate mAP on query / gallery every n epochs (0: never).
         max_minutes: stop after the epoch that passes this wall time (0: no limit).
         device: torch device.
+        checkpoint_every: also checkpoint every this many iterations within an epoch,
+            so a killed run loses at most that much work (0: at epoch ends only).
     """
 
     output_dir: str
@@ -97,6 +99,7 @@ class TrainSection:
     eval_every: int = 1
     max_minutes: float = 0.0
     device: str = "cpu"
+    checkpoint_every: int = 25
 
 
 @dataclass(frozen=True)
