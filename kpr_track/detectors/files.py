@@ -33,6 +33,7 @@ _LOG = logging.getLogger(__name__)
 _MOT16_COLUMNS = 9
 _KEPT_CLASSES = (1.0, -1.0)
 _MAX_FRAME = 2**31  # frame numbers become int64; larger values are no frame number
+_MAX_COORDINATE = float(np.finfo(np.float32).max)  # boxes become float32
 
 
 class MotFileDetector(Detector):
@@ -94,7 +95,8 @@ def read_mot_rows(path: Path) -> np.ndarray:
     Raises:
         InputError: missing file; a line with fewer than 6 columns, a different column
             count than the first line, a non-numeric or non-finite value, a frame that
-            is not an integer >= 1, or a width/height <= 0. Names file and line.
+            is not an integer >= 1, a width/height <= 0 or a box beyond float32 range.
+            Names file and line.
     """
     if not path.is_file():
         raise InputError(f"{path}: detections file not found")
@@ -125,6 +127,12 @@ def read_mot_rows(path: Path) -> np.ndarray:
             )
         if values[4] <= 0 or values[5] <= 0:
             raise InputError(f"{where}: width and height must be > 0, got {fields[4]}, {fields[5]}")
+        left, top, width, height = values[2:6]
+        if max(abs(left), abs(top), abs(left + width), abs(top + height)) > _MAX_COORDINATE:
+            raise InputError(
+                f"{where}: box coordinates must lie within +-{_MAX_COORDINATE:.3g} "
+                f"(float32), got {line.strip()!r}"
+            )
         rows.append(values)
     if not rows:
         return np.zeros((0, 6), np.float64)
