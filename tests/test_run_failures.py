@@ -108,7 +108,7 @@ def test_second_signal_does_not_break_the_clean_up():
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
-def test_ignored_signal_stays_ignored(monkeypatch):
+def test_ignored_signal_stays_ignored():
     """``nohup`` ignores SIGHUP; a run started under it must not stop on SIGHUP."""
     previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
