@@ -4,6 +4,8 @@ Each sub-command lives in its own ``cli_*.py`` module exposing
 ``register(subparsers)``, which adds a parser whose ``func(args) -> int`` runs it.
 Usage errors (bad paths, unknown presets, malformed files) are :class:`KprTrackError`
 and end the process with one line on stderr and exit status 2, never a traceback.
+Ctrl-C, SIGTERM and SIGHUP stop a command the same way (:mod:`kpr_track.signals`): its
+files are closed and the exit status is 128 + the signal number.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from .errors import KprTrackError
+from .signals import exit_status, signal_of, stop_signals_raise
 
 # Sub-command modules, imported lazily so `kpr-track --help` stays fast.
 _COMMANDS = (
@@ -54,13 +57,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with stop_signals_raise():
+            return int(args.func(args) or 0)
     except KprTrackError as error:
-        print(f"kpr-track {args.command}: error: {error}", file=sys.stderr)
+        message = str(error).replace("\r", "\\r").replace("\n", "\\n")  # one line
+        print(f"kpr-track {args.command}: error: {message}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"kpr-track {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        name = signal_of(interrupt).name
+        print(f"kpr-track {args.command}: interrupted ({name})", file=sys.stderr)
+        return exit_status(interrupt)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``track`` sub-command."""
-
     parser = subparsers.add_parser(
         "track",
         help="track every person of a video (default command)",
@@ -36,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_tracking_options(parser: argparse.ArgumentParser) -> None:
     """The detector, ReID and tracker options shared by ``track`` and ``track-dataset``."""
+    from .reid_catalog import DEFAULT_REID, reid_help
+
     parser.add_argument(
         "--tracker",
         default="kpr",
@@ -110,6 +112,10 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"Interrupted: partial results in {folder}")
         raise
+    finally:
+        warning = reader.decode.warning(reader.path)
+        if warning:
+            print(f"kpr-track track: warning: {warning}", file=sys.stderr)
     print(format_summary(summary))
     return 0
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_type_hints
 
 import yaml
 
@@ -27,8 +27,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read ({error})") from None
+    except (yaml.YAMLError, ValueError, RecursionError) as error:  # ValueError: a bad date
         raise ConfigError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a YAML mapping at the top level")
@@ -75,20 +77,21 @@ def from_mapping(cls: type[T], data: dict[str, Any], source: str) -> T:
 
     Raises:
         ConfigError: naming ``source`` and the key on an unknown key, a missing required
-            key, or a value whose type does not match the field (ints are accepted for
-            float fields).
+            key, a NaN, or a value whose type does not match the field (ints are accepted
+            for float fields).
     """
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(set(data) - set(fields), key=str)
     if unknown:
         raise ConfigError(f"{source}: unknown key(s) {unknown}; expected keys are {sorted(fields)}")
+    hints = get_type_hints(cls)
     values = {}
     for name, value in data.items():
-        expected = fields[name].type if isinstance(fields[name].type, type) else None
-        default = fields[name].default
-        kind = expected or (type(default) if default is not dataclasses.MISSING else None)
+        kind = hints.get(name)
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if kind is float and value != value:
+            raise ConfigError(f"{source}: key {name!r} must be a number, got NaN")
         if kind in (int, float, bool, str) and not isinstance(value, kind):
             raise ConfigError(f"{source}: key {name!r} must be {kind.__name__}, got {value!r}")
         if kind is int and isinstance(value, bool):

@@ -3,6 +3,7 @@
 Every error a user can cause (a wrong path, a malformed file, an unknown option) is a
 :class:`KprTrackError` whose message names the file, the field and what was expected.
 The CLI prints it on one line and exits with status 2; library users can catch it.
+A result that cannot be written (:class:`OutputError`) ends the same way.
 """
 
 from __future__ import annotations
@@ -22,3 +23,7 @@ class ConfigError(KprTrackError, ValueError):
 
 class WeightsError(KprTrackError, FileNotFoundError):
     """Model weights could not be found, downloaded or verified."""
+
+
+class OutputError(KprTrackError):
+    """A result file or folder could not be created or written (permissions, full disk)."""

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError
-from .video import VideoInfo, VideoReader
+from .video import DecodeReport, VideoInfo, VideoReader
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 DEFAULT_FPS = 25.0
@@ -57,6 +57,9 @@ class ImageFolderReader:
         files: the image files, in reading order.
         frame_ids: frame number of each frame, in reading order (see the module docstring).
         images: frame number -> the image record ``tracks.json`` writes for it.
+        frame_id: number of the frame last yielded (the same contract as
+            :class:`~kpr_track.video.VideoReader`).
+        decode: :class:`~kpr_track.video.DecodeReport` of the frames read.
 
     Raises:
         InputError: no images, a file name without a number, two files with the same
@@ -97,11 +100,16 @@ class ImageFolderReader:
             fps=fps,
             num_frames=len(self.files),
         )
+        self.frame_id = 0
+        self.decode = DecodeReport(declared_frames=len(self.files))
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        """Yield the frames in order."""
-        for file in self.files:
-            yield _read_image(file)
+        """Yield the frames in order (:attr:`frame_id` tells each one's number)."""
+        for frame_id, file in zip(self.frame_ids, self.files, strict=True):
+            frame = _read_image(file)
+            self.frame_id = frame_id
+            self.decode.decoded_frames += 1
+            yield frame
 
     def __len__(self) -> int:
         return len(self.files)

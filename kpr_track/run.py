@@ -12,11 +12,19 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .draw import draw_tracks
-from .errors import ConfigError
+from .errors import ConfigError, OutputError
 from .frames import ImageFolderReader
 from .pipeline import StageTimer, TrackingPipeline
-from .video import VideoReader
-from .writers import MOTWriter, PoseTrackWriter, VideoWriter, write_json_atomic
+from .signals import signal_of, stop_signals_held
+from .video import DecodeReport, VideoReader
+from .writers import (
+    MOTWriter,
+    PoseTrackWriter,
+    VideoWriter,
+    close_all,
+    write_json_atomic,
+    writing,
+)
 
 OUTPUT_FILES = ("tracks.txt", "tracks.json", "video.mp4", "summary.json")
 
@@ -43,10 +51,13 @@ def output_dir(video: Path, out: str | None, exist_ok: bool) -> Path:
 
     Raises:
         ConfigError: if ``out`` already holds files and ``exist_ok`` is False.
+        OutputError: if ``out`` is not a folder or cannot be listed.
     """
     if out is not None:
         folder = Path(out)
-        if folder.exists() and any(folder.iterdir()) and not exist_ok:
+        with writing(folder):
+            taken = folder.exists() and any(folder.iterdir())
+        if taken and not exist_ok:
             raise ConfigError(
                 f"--out {folder}: folder exists and is not empty; choose another folder or "
                 f"pass --exist-ok to overwrite"
@@ -71,19 +82,25 @@ def track_video(
     """Run ``pipeline`` over every frame of ``reader`` and write the four outputs.
 
     Frames are numbered from 1, or as the image folder numbers them
-    (:attr:`ImageFolderReader.frame_ids`, with its ``images`` records in ``tracks.json``).
-    Results are written as the run goes; on Ctrl-C (KeyboardInterrupt) every writer is
-    closed, ``summary.json`` records ``"interrupted": true`` and the interrupt is
+    (:attr:`ImageFolderReader.frame_ids`, with its ``images`` records in ``tracks.json``);
+    a video frame that fails to decode is skipped and reported in ``summary.json`` under
+    ``"decode"``. Results are written as the run goes. On Ctrl-C or a stop signal
+    (KeyboardInterrupt, see :mod:`kpr_track.signals`) or a failed write (OutputError),
+    every writer is closed, ``summary.json`` records what stopped the run
+    (``"interrupted"``, ``"signal"``, ``"error"``) and the exception is
     re-raised, so the folder always holds valid files.
 
     Returns:
         The summary written to ``summary.json``.
+
+    Raises:
+        OutputError: the folder or a result file could not be created or written.
     """
-    folder.mkdir(parents=True, exist_ok=True)
+    with writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
     info = reader.info
     mot = MOTWriter(folder / "tracks.txt")
-    # Image folders keep their own frame numbers and image records; videos count from 1.
-    frame_ids = getattr(reader, "frame_ids", None)
+    # Image folders keep their own image records in tracks.json.
     posetrack = PoseTrackWriter(
         folder / "tracks.json", video_name=info.path.stem, images=getattr(reader, "images", None)
     )
@@ -92,7 +109,7 @@ def track_video(
     track_ids_seen: set[int] = set()
     frames = detections_total = 0
     start = time.perf_counter()
-    interrupted = False
+    stopped_by: KeyboardInterrupt | OutputError | None = None
     bar = tqdm(total=len(reader) or None, unit="frame", disable=not progress, desc="tracking")
     try:
         frame_iter = iter(reader)
@@ -101,24 +118,23 @@ def track_video(
                 frame = next(frame_iter, None)
             if frame is None:
                 break
-            frame_id = frame_ids[frames] if frame_ids else frames + 1
+            frame_id = reader.frame_id
             detections, track_ids = pipeline.step(frame, frame_id)
-            with timer("write"):
+            with timer("write"), stop_signals_held():  # every output gets the frame, or none
                 mot.write(frame_id, detections, track_ids)
                 posetrack.write(frame_id, detections, track_ids)
                 video.write(draw_tracks(frame, detections, track_ids))
-            frames += 1
-            detections_total += len(detections)
-            track_ids_seen.update(int(t) for t in track_ids[track_ids >= 0])
+                frames += 1
+                detections_total += len(detections)
+                track_ids_seen.update(int(t) for t in track_ids[track_ids >= 0])
             bar.update()
             bar.set_postfix(tracks=len(track_ids_seen), people=int((track_ids >= 0).sum()))
-    except KeyboardInterrupt:
-        interrupted = True
+    except (KeyboardInterrupt, OutputError) as error:
+        stopped_by = error
         raise
     finally:
         bar.close()
-        for writer in (mot, posetrack, video):
-            writer.close()
+        closing_error = close_all([mot, posetrack, video])
         summary = _summary(
             settings,
             frames,
@@ -126,10 +142,16 @@ def track_video(
             track_ids_seen,
             timer,
             time.perf_counter() - start,
-            interrupted,
+            stopped_by or closing_error,
+            reader.decode,
             folder,
         )
-        write_json_atomic(folder / "summary.json", summary)
+        try:
+            write_json_atomic(folder / "summary.json", summary)
+        except OutputError as error:
+            closing_error = closing_error or error
+        if closing_error is not None and stopped_by is None:
+            raise closing_error
     return summary
 
 
@@ -140,14 +162,19 @@ def _summary(
     track_ids: set[int],
     timer: StageTimer,
     wall: float,
-    interrupted: bool,
+    stopped_by: KeyboardInterrupt | OutputError | None,
+    decode: DecodeReport,
     folder: Path,
 ) -> dict:
+    interrupted = isinstance(stopped_by, KeyboardInterrupt)
     return {
         "frames": frames,
         "tracks": len(track_ids),
         "detections": detections,
         "interrupted": interrupted,
+        "signal": signal_of(stopped_by).name if interrupted else None,
+        "error": str(stopped_by) if isinstance(stopped_by, OutputError) else None,
+        "decode": asdict(decode),
         "wall_seconds": round(wall, 3),
         "fps": {"end_to_end": round(frames / wall, 3) if wall > 0 else None}
         | {stage: round(v, 3) for stage, v in timer.fps().items()},
@@ -180,8 +207,11 @@ def format_summary(summary: dict) -> str:
     """The one-screen summary printed at the end of a run."""
     fps = summary["fps"]
     stages = ", ".join(f"{s} {v:.1f}" for s, v in fps.items() if s != "end_to_end")
+    state = f"Interrupted ({summary['signal']})" if summary["interrupted"] else "Done"
+    if summary["error"]:
+        state = "Stopped by an output error"
     lines = [
-        f"{'Interrupted' if summary['interrupted'] else 'Done'}: {summary['frames']} frames, "
+        f"{state}: {summary['frames']} frames, "
         f"{summary['tracks']} tracks, {summary['detections']} detections "
         f"in {summary['wall_seconds']:.1f} s ({fps['end_to_end'] or 0:.2f} frames/s end to end)",
         f"Stage throughput (calls/s): {stages}",

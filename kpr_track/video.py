@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -25,12 +25,63 @@ class VideoInfo:
     num_frames: int
 
 
+# Reads in a row that may fail before the reader gives up on the rest of the video.
+MAX_CONSECUTIVE_FAILURES = 25
+
+
+@dataclass
+class DecodeReport:
+    """How the frames of a video decoded, recorded in ``summary.json`` as ``"decode"``.
+
+    Attributes:
+        declared_frames: frames the container declares (0: unknown), at most ``max_frames``.
+        decoded_frames: frames decoded and yielded.
+        failed_frames: 1-based numbers of the frames that failed to decode before the
+            end of the video and were skipped.
+        unread_frames: declared frames never reached because decoding stopped early
+            (a truncated or corrupt file); set when the reader reaches its end.
+    """
+
+    declared_frames: int
+    decoded_frames: int = 0
+    failed_frames: list[int] = field(default_factory=list)
+    unread_frames: int = 0
+
+    def warning(self, path: Path) -> str | None:
+        """One line describing the decoding problems, or None when there were none."""
+        problems = []
+        if self.failed_frames:
+            shown = ", ".join(map(str, self.failed_frames[:5]))
+            more = ", ..." if len(self.failed_frames) > 5 else ""
+            problems.append(
+                f"{len(self.failed_frames)} frame(s) failed to decode and were skipped "
+                f"(frames {shown}{more})"
+            )
+        if self.unread_frames:
+            problems.append(
+                f"the container declares {self.declared_frames} frames but decoding stopped "
+                f"after frame {self.declared_frames - self.unread_frames} (truncated or "
+                f"corrupt file?)"
+            )
+        return f"{path}: {'; '.join(problems)}" if problems else None
+
+
 class VideoReader:
     """Iterate over the frames of a video file as `(H, W, 3)` BGR uint8 arrays.
+
+    A frame that fails to decode is skipped and counted (up to
+    :data:`MAX_CONSECUTIVE_FAILURES` in a row), so :attr:`frame_id` keeps the video's
+    own frame numbers; :attr:`decode` reports failed frames and frames the container
+    declares that were never reached. OpenCV itself skips some undecodable packets
+    without saying so; those show only as unread frames at the end.
 
     Args:
         path: a video file OpenCV can decode.
         max_frames: stop after this many frames (``None``: all).
+
+    Attributes:
+        frame_id: 1-based number of the frame last yielded (0 before the first).
+        decode: the :class:`DecodeReport` so far.
 
     Raises:
         InputError: if the file is missing, is not a video OpenCV can decode, or holds
@@ -64,22 +115,43 @@ class VideoReader:
         self._capture = capture
         self._first: np.ndarray | None = first
         self.max_frames = max_frames
+        self.frame_id = 0
+        self.decode = DecodeReport(declared_frames=self.info.num_frames)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         """Yield frames in order; each at most once (the reader is not rewindable)."""
-        produced = 0
         try:
-            while self.max_frames is None or produced < self.max_frames:
+            while self.max_frames is None or self.frame_id < self.max_frames:
                 if self._first is not None:
-                    frame, self._first = self._first, None
+                    frame, self._first, self.frame_id = self._first, None, 1
                 else:
-                    ok, frame = self._capture.read()
-                    if not ok:
+                    frame = self._read()
+                    if frame is None:
                         break
-                produced += 1
+                self.decode.decoded_frames += 1
                 yield frame
+            self.decode.unread_frames = max(self.info.num_frames - self.frame_id, 0)
         finally:
             self._capture.release()
+
+    def _read(self) -> np.ndarray | None:
+        """The next frame that decodes, skipping and recording failed ones; None at the
+        end (a failure at or past the declared end, or too many in a row)."""
+        failed: list[int] = []
+        while True:
+            ok, frame = self._capture.read()
+            if ok:
+                break
+            failed.append(self.frame_id + len(failed) + 1)
+            past_end = self.frame_id + len(failed) >= self.info.num_frames
+            if past_end or len(failed) >= MAX_CONSECUTIVE_FAILURES:
+                return None
+        self.decode.failed_frames += failed
+        self.frame_id += len(failed)
+        if self.max_frames is not None and self.frame_id >= self.max_frames:
+            return None
+        self.frame_id += 1
+        return frame
 
     def __len__(self) -> int:
         return self.info.num_frames
@@ -127,6 +199,7 @@ def sequence_frames(
             f"{seq_dir}: expected an image folder {image_dir.name}/ or exactly one video file, "
             f"found {len(videos)} video(s)"
         )
-    for frame_id, frame in enumerate(VideoReader(videos[0], max_frames=max_frames), start=1):
-        if (frame_id - 1) % step == 0:
-            yield frame_id, frame
+    reader = VideoReader(videos[0], max_frames=max_frames)
+    for frame in reader:
+        if (reader.frame_id - 1) % step == 0:
+            yield reader.frame_id, frame

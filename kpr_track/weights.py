@@ -115,9 +115,28 @@ _HASHES: dict[tuple[str, int, int], str] = {}
 
 
 def cache_dir() -> Path:
-    """The weights cache directory: ``$KPR_TRACK_HOME`` or ``~/.cache/kpr-track``."""
+    """The weights cache directory: ``$KPR_TRACK_HOME`` or ``~/.cache/kpr-track``.
+
+    Raises:
+        WeightsError: ``~`` cannot be expanded (unknown user, no home directory).
+    """
     home = os.environ.get("KPR_TRACK_HOME")
-    return Path(home).expanduser() if home else Path.home() / ".cache" / "kpr-track"
+    return _expanded(home, "KPR_TRACK_HOME") if home else _expanded("~/.cache/kpr-track", "cache")
+
+
+def _expanded(path: str | Path, what: str) -> Path:
+    try:
+        return Path(path).expanduser()
+    except RuntimeError as error:
+        raise WeightsError(f"{what} {path}: cannot expand '~' ({error})") from None
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``; a path the OS refuses (e.g. a name too long) is a WeightsError."""
+    try:
+        return path.is_file()
+    except OSError as error:
+        raise WeightsError(f"{path}: unusable weights path ({error.strerror})") from None
 
 
 def is_offline() -> bool:
@@ -169,15 +188,15 @@ def resolve_weights(
         raise WeightsError(f"unknown model weights {name!r}; known: {', '.join(sorted(REGISTRY))}")
     entry = REGISTRY[name]
     if path is not None:
-        given = Path(path).expanduser()
-        if not given.is_file():
+        given = _expanded(path, f"weights file for {name!r}")
+        if not _is_file(given):
             raise WeightsError(f"weights file for {name!r} not found: {given}")
         return given
     offline = is_offline() if offline is None else offline
     looked: list[str] = []
 
     cached = cache_dir() / entry.filename
-    if cached.is_file():
+    if _is_file(cached):
         return _verified(entry, cached)
     looked.append(f"cache {cached} (missing)")
 

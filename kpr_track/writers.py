@@ -1,22 +1,37 @@
 """Result writers: MOTChallenge text, PoseTrack21-style JSON and annotated video.
 
-Each writer is safe to interrupt: the MOT file is appended and flushed frame by frame,
-the JSON is rewritten atomically (temporary file + rename) every ``flush_every``
-frames and on close, and the video is finalised on close, so Ctrl-C leaves valid files.
+Each writer is safe to interrupt: the MOT file is appended frame by frame (one write
+per frame, cut back to the last whole frame when a write fails), the JSON is rewritten
+atomically (temporary file + rename) every ``flush_every`` frames and on close, and the
+video is finalised on close, so Ctrl-C or a full disk leaves valid files. Every failure
+to create or write a file is an :class:`~kpr_track.errors.OutputError` naming the file
+and the OS error.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from .detections import Detections
+from .errors import OutputError
 from .keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON
+
+
+@contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Turn an :class:`OSError` raised in the block into an :class:`OutputError` naming
+    ``path`` and the OS error (e.g. "No space left on device")."""
+    try:
+        yield
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write ({error.strerror or error})") from None
 
 
 class MOTWriter:
@@ -24,21 +39,39 @@ class MOTWriter:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._file = self.path.open("w", encoding="ascii")
+        with writing(self.path):
+            self._file = self.path.open("wb", buffering=0)
+        self._size = 0  # bytes of whole frames written
 
     def write(self, frame_id: int, detections: Detections, track_ids: np.ndarray) -> None:
-        """Append the tracked detections (``track_ids >= 0``) of one frame and flush."""
+        """Append the tracked detections (``track_ids >= 0``) of one frame, unbuffered.
+
+        Raises:
+            OutputError: the write failed (e.g. disk full); the file is cut back to the
+                frames written before, so it stays a valid MOTChallenge file.
+        """
+        lines = []
         for box, score, track_id in zip(
             detections.boxes, detections.scores, track_ids, strict=True
         ):
             if track_id < 0:
                 continue
             left, top, right, bottom = (float(v) for v in box)
-            self._file.write(
+            lines.append(
                 f"{frame_id},{int(track_id)},{left:.2f},{top:.2f},{right - left:.2f},"
                 f"{bottom - top:.2f},{float(score):.4f},-1,-1,-1\n"
             )
-        self._file.flush()
+        data = memoryview("".join(lines).encode("ascii"))
+        with writing(self.path):
+            try:
+                while data:
+                    data = data[self._file.write(data) :]
+            except OSError:
+                with suppress(OSError):  # best effort: a device cannot be truncated
+                    self._file.truncate(self._size)
+                    self._file.seek(self._size)
+                raise
+        self._size = self._file.tell()
 
     def close(self) -> None:
         self._file.close()
@@ -134,22 +167,67 @@ class PoseTrackWriter:
 
 
 def write_json_atomic(path: str | Path, data: object) -> None:
-    """Write ``data`` as JSON through a temporary file and an atomic rename."""
+    """Write ``data`` as JSON through a temporary file and an atomic rename, so ``path``
+    always holds either the previous or the new complete document.
+
+    Raises:
+        OutputError: the file could not be written; ``path`` is left as it was.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    with writing(path):
+        try:
+            tmp.write_text(json.dumps(data, indent=1))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 class VideoWriter:
-    """MP4 (``mp4v``) writer for annotated frames; finalised by :meth:`close`."""
+    """MP4 (``mp4v``) writer for annotated frames; finalised by :meth:`close`.
+
+    OpenCV reports no write error (only a warning per frame on stderr, silenced while
+    this writer is open), so the file is checked when it is opened and after it is
+    finalised. A video cut short by a full disk cannot be finalised; the text and JSON
+    results of the same run stay valid.
+
+    Raises:
+        OutputError: the file cannot be created, or on :meth:`close` the finished file
+            does not hold every frame written (e.g. the disk filled up).
+    """
 
     def __init__(self, path: str | Path, fps: float, size: tuple[int, int]) -> None:
         self.path = Path(path)
         self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        if not self._writer.isOpened():
+            raise OutputError(f"{self.path}: cannot write (OpenCV could not create the video)")
+        self._frames = 0
+        self._log_level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
     def write(self, frame: np.ndarray) -> None:
         self._writer.write(frame)
+        self._frames += 1
 
     def close(self) -> None:
         self._writer.release()
+        cv2.utils.logging.setLogLevel(self._log_level)
+        capture = cv2.VideoCapture(str(self.path))
+        written = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+        capture.release()
+        if self._frames and written != self._frames:
+            raise OutputError(
+                f"{self.path}: cannot write (the finished video holds {written} of "
+                f"{self._frames} frames; is the disk full?)"
+            )
+
+
+def close_all(writers: list) -> OutputError | None:
+    """Close every writer, even when one fails; the first :class:`OutputError`, if any."""
+    first = None
+    for writer in writers:
+        try:
+            writer.close()
+        except OutputError as error:
+            first = first or error
+    return first

@@ -97,7 +97,9 @@ def test_malformed_annotations(posetrack_root):
     root, document = posetrack_root
     document["annotations"][0]["keypoints"] = [1.0, 2.0]
     (root / "posetrack_data" / "val" / f"{VIDEO}.json").write_text(json.dumps(document))
-    with pytest.raises(InputError, match=r"annotations\[0\]\.keypoints: expected 51 numbers"):
+    with pytest.raises(
+        InputError, match=r"annotations\[0\]\.keypoints: expected a list of 51 numbers"
+    ):
         load_reid_split(root, "val")
 
 

@@ -90,6 +90,20 @@ def test_config_is_strict_and_shipped_configs_load():
         config_from_mapping({"train": {"output_dir": "o"}}, "t")
     with pytest.raises(ConfigError, match="unknown section"):
         config_from_mapping({"data": {"root": "x"}, "train": {"output_dir": "o"}, "opt": {}}, "t")
+    base = {"data": {"root": "x"}, "train": {"output_dir": "o"}}
+    for section, key, value, expected in (
+        ("train", "epochs", -1, ">= 0"),
+        ("train", "identities_per_batch", 1, ">= 2"),
+        ("optim", "lr", float("inf"), "finite number > 0"),
+        ("augment", "flip", 1.5, r"in \[0, 1\]"),
+        ("augment", "flip", float("nan"), "NaN"),
+        ("model", "num_parts", 6, "5 or 8"),
+    ):
+        mapping = {**base, section: {**base.get(section, {}), key: value}}
+        with pytest.raises(
+            ConfigError, match=rf"t( \[{section}\])?: key '{key}' must be.*{expected}"
+        ):
+            config_from_mapping(mapping, "t")
 
 
 @pytest.fixture(scope="module")

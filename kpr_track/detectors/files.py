@@ -26,11 +26,14 @@ import numpy as np
 from ..detections import Detections
 from ..errors import ConfigError, InputError
 from ..keypoints import NUM_KEYPOINTS
+from ..textfiles import read_lines
 from .base import Detector, PoseFn
 
 _LOG = logging.getLogger(__name__)
 _MOT16_COLUMNS = 9
 _KEPT_CLASSES = (1.0, -1.0)
+_MAX_FRAME = 2**31  # frame numbers become int64; larger values are no frame number
+_MAX_COORDINATE = float(np.finfo(np.float32).max)  # boxes become float32
 
 
 class MotFileDetector(Detector):
@@ -64,9 +67,11 @@ class MotFileDetector(Detector):
         boxes[:, 2:] += boxes[:, :2]
         self._boxes, self._scores = boxes, scores
         frames = rows[:, 0].astype(np.int64)
-        starts = np.flatnonzero(np.r_[True, frames[1:] != frames[:-1]])
-        ends = np.r_[starts[1:], len(frames)]
-        self._ranges = {int(frames[s]): (int(s), int(e)) for s, e in zip(starts, ends, strict=True)}
+        # Row indices where the frame number changes (frames are >= 1, so -1 never matches).
+        bounds = np.flatnonzero(np.diff(frames, prepend=-1, append=-1))
+        self._ranges = {
+            int(frames[s]): (int(s), int(e)) for s, e in zip(bounds[:-1], bounds[1:], strict=True)
+        }
 
     @property
     def frame_ids(self) -> list[int]:
@@ -90,41 +95,45 @@ def read_mot_rows(path: Path) -> np.ndarray:
     Raises:
         InputError: missing file; a line with fewer than 6 columns, a different column
             count than the first line, a non-numeric or non-finite value, a frame that
-            is not an integer >= 1, or a width/height <= 0. Names file and line.
+            is not an integer >= 1, a width/height <= 0 or a box beyond float32 range.
+            Names file and line.
     """
     if not path.is_file():
         raise InputError(f"{path}: detections file not found")
     rows: list[list[float]] = []
     columns = 0
-    with path.open() as stream:
-        for number, line in enumerate(stream, 1):
-            fields = line.strip().split(",")
-            if fields == [""]:
-                continue
-            where = f"{path}:{number}"
-            if len(fields) < 6:
-                raise InputError(
-                    f"{where}: expected at least 6 comma-separated numbers "
-                    f"(frame,id,left,top,width,height,...), got {len(fields)}"
-                )
-            columns = columns or len(fields)
-            if len(fields) != columns:
-                raise InputError(
-                    f"{where}: expected {columns} columns like line 1, got {len(fields)}"
-                )
-            try:
-                values = [float(field) for field in fields]
-            except ValueError:
-                raise InputError(f"{where}: non-numeric value in {line.strip()!r}") from None
-            if not np.isfinite(values).all():
-                raise InputError(f"{where}: NaN or infinite value in {line.strip()!r}")
-            if values[0] < 1 or values[0] != int(values[0]):
-                raise InputError(f"{where}: frame must be an integer >= 1, got {fields[0]}")
-            if values[4] <= 0 or values[5] <= 0:
-                raise InputError(
-                    f"{where}: width and height must be > 0, got {fields[4]}, {fields[5]}"
-                )
-            rows.append(values)
+    for number, line in enumerate(read_lines(path), 1):
+        fields = line.strip().split(",")
+        if fields == [""]:
+            continue
+        where = f"{path}:{number}"
+        if len(fields) < 6:
+            raise InputError(
+                f"{where}: expected at least 6 comma-separated numbers "
+                f"(frame,id,left,top,width,height,...), got {len(fields)}"
+            )
+        columns = columns or len(fields)
+        if len(fields) != columns:
+            raise InputError(f"{where}: expected {columns} columns like line 1, got {len(fields)}")
+        try:
+            values = [float(field) for field in fields]
+        except ValueError:
+            raise InputError(f"{where}: non-numeric value in {line.strip()!r}") from None
+        if not np.isfinite(values).all():
+            raise InputError(f"{where}: NaN or infinite value in {line.strip()!r}")
+        if not 1 <= values[0] < _MAX_FRAME or values[0] != int(values[0]):
+            raise InputError(
+                f"{where}: frame must be an integer in 1..{_MAX_FRAME - 1}, got {fields[0]}"
+            )
+        if values[4] <= 0 or values[5] <= 0:
+            raise InputError(f"{where}: width and height must be > 0, got {fields[4]}, {fields[5]}")
+        left, top, width, height = values[2:6]
+        if max(abs(left), abs(top), abs(left + width), abs(top + height)) > _MAX_COORDINATE:
+            raise InputError(
+                f"{where}: box coordinates must lie within +-{_MAX_COORDINATE:.3g} "
+                f"(float32), got {line.strip()!r}"
+            )
+        rows.append(values)
     if not rows:
         return np.zeros((0, 6), np.float64)
     return np.asarray(rows, np.float64)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..textfiles import read_lines
 from .sequence import GroundTruth, Protocol, Tracks
 
 COLUMN_NAMES = ("frame", "id", "left", "top", "width", "height", "conf", "x", "y", "z")
@@ -37,17 +38,17 @@ def read_seqinfo(seq_dir: Path) -> dict[str, str]:
             f"{path}: sequence info file not found (expected a MOTChallenge "
             "sequence folder with seqinfo.ini and gt/gt.txt)"
         )
-    parser = configparser.ConfigParser()
+    parser = configparser.ConfigParser(interpolation=None)
     parser.optionxform = str  # keep the camelCase keys
     try:
-        parser.read(path)
+        parser.read_string("\n".join(read_lines(path)), str(path))
     except configparser.Error as error:
         raise InputError(f"{path}: not a valid INI file ({error})".replace("\n", " ")) from None
     if "Sequence" not in parser:
         raise InputError(f"{path}: expected a [Sequence] section")
     info = dict(parser["Sequence"])
     length = info.get("seqLength", "")
-    if not length.strip().isdigit() or int(length) < 1:
+    if not length.strip().isascii() or not length.strip().isdigit() or int(length) < 1:
         raise InputError(f"{path}: [Sequence] seqLength: expected an integer >= 1, got {length!r}")
     return info
 
@@ -82,6 +83,9 @@ def read_mot_ground_truth(seq_dir: str | Path) -> GroundTruth:
     seqinfo = seq_dir / "seqinfo.ini"
     width = _optional_number(info, "imWidth", seqinfo)
     height = _optional_number(info, "imHeight", seqinfo)
+    for key, size in (("imWidth", width), ("imHeight", height)):
+        if size is not None and (size < 1 or size != int(size)):
+            raise InputError(f"{seqinfo}: [Sequence] {key}: expected an integer >= 1, got {size}")
     return GroundTruth(
         name=info.get("name", seq_dir.name),
         num_frames=num_frames,
@@ -134,43 +138,40 @@ def read_mot_table(path: Path, num_frames: int) -> np.ndarray:
     rows: list[list[float]] = []
     first_line_of: dict[tuple[int, int], int] = {}
     num_columns = 0
-    with path.open() as handle:
-        for line_number, line in enumerate(handle, start=1):
-            text = line.strip()
-            if not text:
-                continue
-            fields = [f.strip() for f in text.split(",")] if "," in text else text.split()
-            where = f"{path}:{line_number}"
-            if num_columns == 0:
-                if not MIN_COLUMNS <= len(fields) <= len(COLUMN_NAMES):
-                    raise InputError(
-                        f"{where}: expected {MIN_COLUMNS} to {len(COLUMN_NAMES)} columns "
-                        f"(frame,id,left,top,width,height,conf[,x,y,z]), got {len(fields)}"
-                    )
-                num_columns = len(fields)
-            elif len(fields) != num_columns:
+    for line_number, line in enumerate(read_lines(path), start=1):
+        text = line.strip()
+        if not text:
+            continue
+        fields = [f.strip() for f in text.split(",")] if "," in text else text.split()
+        where = f"{path}:{line_number}"
+        if num_columns == 0:
+            if not MIN_COLUMNS <= len(fields) <= len(COLUMN_NAMES):
                 raise InputError(
-                    f"{where}: expected {num_columns} columns as on the first line, "
-                    f"got {len(fields)}"
+                    f"{where}: expected {MIN_COLUMNS} to {len(COLUMN_NAMES)} columns "
+                    f"(frame,id,left,top,width,height,conf[,x,y,z]), got {len(fields)}"
                 )
-            values = [
-                _number(field, f"column {COLUMN_NAMES[i]!r}", where)
-                for i, field in enumerate(fields)
-            ]
-            frame, track_id = _integer(values[0], "frame", where), _integer(values[1], "id", where)
-            if not 1 <= frame <= num_frames:
-                raise InputError(
-                    f"{where}: frame {frame} is outside the sequence (expected 1..{num_frames})"
-                )
-            if track_id < 0:
-                raise InputError(f"{where}: id {track_id}: expected a non-negative integer")
-            earlier = first_line_of.setdefault((frame, track_id), line_number)
-            if earlier != line_number:
-                raise InputError(
-                    f"{where}: id {track_id} appears twice in frame {frame} "
-                    f"(also on line {earlier}); expected one box per id and frame"
-                )
-            rows.append(values)
+            num_columns = len(fields)
+        elif len(fields) != num_columns:
+            raise InputError(
+                f"{where}: expected {num_columns} columns as on the first line, got {len(fields)}"
+            )
+        values = [
+            _number(field, f"column {COLUMN_NAMES[i]!r}", where) for i, field in enumerate(fields)
+        ]
+        frame, track_id = _integer(values[0], "frame", where), _integer(values[1], "id", where)
+        if not 1 <= frame <= num_frames:
+            raise InputError(
+                f"{where}: frame {frame} is outside the sequence (expected 1..{num_frames})"
+            )
+        if track_id < 0:
+            raise InputError(f"{where}: id {track_id}: expected a non-negative integer")
+        earlier = first_line_of.setdefault((frame, track_id), line_number)
+        if earlier != line_number:
+            raise InputError(
+                f"{where}: id {track_id} appears twice in frame {frame} "
+                f"(also on line {earlier}); expected one box per id and frame"
+            )
+        rows.append(values)
     if not rows:
         return np.zeros((0, MIN_COLUMNS))
     return np.asarray(rows, dtype=np.float64)
@@ -187,7 +188,7 @@ def _number(text: str, label: str, where: str) -> float:
 
 
 def _integer(value: float, column: str, where: str) -> int:
-    if value != int(value):
+    if value != int(value) or abs(value) >= 2**63:
         raise InputError(f"{where}: column {column!r}: expected an integer, got {value}")
     return int(value)
 

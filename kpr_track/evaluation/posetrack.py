@@ -16,14 +16,16 @@ Layouts (PoseTrack21 ``doc/dataset_structure.md``; PoseTrack18 uses the same vid
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
+from ..jsonfields import check_type as _expect
+from ..jsonfields import get as _get
+from ..jsonfields import integer as _integer
+from ..jsonfields import load_json as _load_json
+from ..jsonfields import numbers as _numbers
 from .mot import read_mot_table
 from .sequence import GroundTruth, Tracks
 
@@ -50,6 +52,7 @@ def read_posetrack_ground_truth(path: str | Path) -> GroundTruth:
         key = f"images[{index}]"
         _expect(image, dict, path, key)
         image_id = _integer(_get(image, "id", (int, float), path, key), path, f"{key}.id")
+        _unique(image_id, frame_of_image, path, f"{key}.id")
         frame_of_image[image_id] = index + 1
         labeled[index] = bool(image.get("is_labeled", True) or image.get("has_labeled_person"))
         regions = _ignore_regions(image, path, key)
@@ -103,6 +106,8 @@ def read_posetrack_mot_ground_truth(seq_dir: str | Path) -> GroundTruth:
     info_path = seq_dir / "image_info.json"
     images = _load_json(info_path, expect=list)
     num_frames = len(images)
+    if not num_frames:
+        raise InputError(f"{info_path}: expected one image entry per frame, got none")
     frame_of_image: dict[int, int] = {}
     flags: dict[int, bool] = {}
     ignore_regions: dict[int, list[np.ndarray]] = {}
@@ -117,7 +122,9 @@ def read_posetrack_mot_ground_truth(seq_dir: str | Path) -> GroundTruth:
                 "(one entry per frame expected)"
             )
         if "id" in image:
-            frame_of_image[_integer(image["id"], info_path, f"{key}.id")] = frame
+            image_id = _integer(image["id"], info_path, f"{key}.id")
+            _unique(image_id, frame_of_image, info_path, f"{key}.id")
+            frame_of_image[image_id] = frame
         if "is_labeled" in image:
             flags[frame] = bool(image["is_labeled"])
         regions = _ignore_regions(image, info_path, key)
@@ -171,6 +178,7 @@ def read_posetrack_predictions(path: str | Path, gt: GroundTruth) -> Tracks:
         key = f"images[{index}]"
         _expect(image, dict, path, key)
         image_id = _integer(_get(image, "id", (int, float), path, key), path, f"{key}.id")
+        _unique(image_id, frame_of_image, path, f"{key}.id")
         if gt.image_frames is not None:
             if image_id not in gt.image_frames:
                 raise InputError(
@@ -249,6 +257,8 @@ def _keypoints(annotation: dict, path: Path, key: str, with_scores: bool) -> np.
 def _ignore_regions(image: dict, path: Path, key: str) -> list[np.ndarray]:
     """Polygons `(M, 2)` of one image; a flat coordinate list is a single polygon."""
     xs, ys = image.get("ignore_regions_x") or [], image.get("ignore_regions_y") or []
+    _expect(xs, list, path, f"{key}.ignore_regions_x")
+    _expect(ys, list, path, f"{key}.ignore_regions_y")
     if xs and not isinstance(xs[0], list):
         xs, ys = [xs], [ys]
     if len(xs) != len(ys):
@@ -266,44 +276,6 @@ def _ignore_regions(image: dict, path: Path, key: str) -> list[np.ndarray]:
     return polygons
 
 
-def _load_json(path: Path, expect: type) -> Any:
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
-    try:
-        document = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: not valid JSON ({error})") from None
-    _expect(document, expect, path, "top level")
-    return document
-
-
-def _get(mapping: dict, name: str, kind: type | tuple[type, ...], path: Path, key: str) -> Any:
-    where = f"{key}.{name}" if key else name
-    if name not in mapping:
-        raise InputError(f"{path}: {where}: required key missing (PoseTrack21 layout expected)")
-    _expect(mapping[name], kind, path, where)
-    return mapping[name]
-
-
-def _expect(value: Any, kind: type | tuple[type, ...], path: Path, where: str) -> None:
-    if not isinstance(value, kind) or isinstance(value, bool):
-        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-        raise InputError(f"{path}: {where}: expected {names}, got {type(value).__name__}")
-
-
-def _integer(value: Any, path: Path, where: str) -> int:
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not number or not math.isfinite(value) or value != int(value):
-        raise InputError(f"{path}: {where}: expected an integer, got {value!r}")
-    return int(value)
-
-
-def _numbers(values: Any, count: int, path: Path, where: str) -> list[float]:
-    if not isinstance(values, list) or len(values) != count:
-        got = f"{len(values)} values" if isinstance(values, list) else type(values).__name__
-        raise InputError(f"{path}: {where}: expected a list of {count} numbers, got {got}")
-    for value in values:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not ok or not math.isfinite(value):
-            raise InputError(f"{path}: {where}: expected finite numbers, got {value!r}")
-    return [float(value) for value in values]
+def _unique(image_id: int, seen: dict[int, int], path: Path, where: str) -> None:
+    if image_id in seen:
+        raise InputError(f"{path}: {where}: image id {image_id} appears twice")

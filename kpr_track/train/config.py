@@ -7,6 +7,7 @@ Sections: ``data``, ``model``, ``augment`` (:class:`~kpr_track.train.augment.Aug
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,6 +97,8 @@ class TrainSection:
         eval_every: evaluate mAP on query / gallery every n epochs (0: never).
         max_minutes: stop after the epoch that passes this wall time (0: no limit).
         device: torch device.
+        checkpoint_every: also checkpoint every this many iterations within an epoch,
+            so a killed run loses at most that much work (0: at epoch ends only).
     """
 
     output_dir: str
@@ -108,6 +111,7 @@ class TrainSection:
     eval_every: int = 1
     max_minutes: float = 0.0
     device: str = "cpu"
+    checkpoint_every: int = 25
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,39 @@ class TrainConfig:
         return Path(self.data.cache_dir or Path(self.train.output_dir) / "crops")
 
 
+def _finite(low: float, high: float = math.inf, *, open_low: bool = False):
+    """A finite number in [low, high] (in (low, high] with ``open_low``)."""
+    return lambda v: math.isfinite(v) and (v > low if open_low else v >= low) and v <= high
+
+
+# (section, key, test, expected): the valid values of every numeric setting.
+_RANGES = (
+    ("data", "input_height", _finite(32), "an integer >= 32 px"),
+    ("data", "input_width", _finite(32), "an integer >= 32 px"),
+    ("data", "min_frame_gap", lambda v: v >= 0, ">= 0 frames (.inf: every same-camera one)"),
+    ("model", "num_parts", lambda v: v in (5, 8), "5 or 8"),
+    ("model", "embed_dim", _finite(1), "an integer >= 1"),
+    *(("augment", key, _finite(0, 1), "in [0, 1]") for key in ("flip", "erasing", "bipo")),
+    ("augment", "prompt_dropout", _finite(0, 1), "in [0, 1]"),
+    ("augment", "pad", _finite(0), ">= 0 px"),
+    ("loss", "margin", _finite(0), ">= 0"),
+    ("loss", "label_smoothing", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("loss", "part_weight", _finite(0), ">= 0"),
+    ("optim", "lr", _finite(0, open_low=True), "a finite number > 0"),
+    ("optim", "weight_decay", _finite(0), ">= 0"),
+    ("optim", "warmup_iterations", _finite(0), ">= 0 iterations"),
+    ("optim", "min_lr_ratio", _finite(0, 1), "in [0, 1]"),
+    ("train", "epochs", _finite(0), ">= 0"),
+    ("train", "iterations_per_epoch", _finite(1), ">= 1"),
+    ("train", "identities_per_batch", _finite(2), ">= 2 (the triplet loss needs negatives)"),
+    ("train", "instances_per_identity", _finite(2), ">= 2 (the triplet loss needs positives)"),
+    ("train", "threads", _finite(0), ">= 0 (0: torch's default)"),
+    ("train", "eval_every", _finite(0), ">= 0 epochs (0: never)"),
+    ("train", "max_minutes", _finite(0), ">= 0 minutes (0: no limit)"),
+    ("train", "checkpoint_every", _finite(0), ">= 0 iterations (0: at epoch ends only)"),
+)
+
+
 SECTIONS = {
     "data": DataConfig,
     "train": TrainSection,
@@ -145,7 +182,7 @@ def config_from_mapping(data: dict, source: str) -> TrainConfig:
 
     Raises:
         ConfigError: unknown section or key, missing ``data.root`` / ``train.output_dir``,
-            a value of the wrong type.
+            a value of the wrong type or out of its range (:data:`_RANGES`).
     """
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
@@ -158,6 +195,12 @@ def config_from_mapping(data: dict, source: str) -> TrainConfig:
         if name in ("data", "train") and not section:
             raise ConfigError(f"{source}: section {name!r} is required")
         values[name] = from_mapping(cls, section, f"{source} [{name}]")
+    for section, key, test, expected in _RANGES:
+        value = getattr(values[section], key)
+        if not test(value):
+            raise ConfigError(
+                f"{source} [{section}]: key {key!r} must be {expected}, got {value!r}"
+            )
     return TrainConfig(**values)
 
 

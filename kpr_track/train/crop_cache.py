@@ -166,8 +166,10 @@ def _signature(samples: list[ReIDSample], size: tuple[int, int]) -> str:
 def _to_json(record: CropRecord) -> dict:
     return {
         "file": record.path.name,
-        "keypoints": record.keypoints.round(2).tolist(),
-        "negatives": record.negatives.round(2).tolist(),
+        # Exact float32 values: a run reading the cache must see the crops a run that
+        # filled it saw, or a resumed training run would not match an uninterrupted one.
+        "keypoints": record.keypoints.tolist(),
+        "negatives": record.negatives.tolist(),
         "identity": record.identity,
         "camera": record.camera,
         "frame": record.frame,

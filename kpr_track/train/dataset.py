@@ -11,15 +11,14 @@ image that fall inside the sample's box. The same files come out of
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
+from ..jsonfields import check_type, get, integer, load_json, numbers
 from .occlusion import negative_keypoints
 
 _LOG = logging.getLogger(__name__)
@@ -61,24 +60,30 @@ def read_split_file(path: Path) -> dict[int, str]:
         annotation id -> split label (one of :data:`SPLIT_LABELS`).
 
     Raises:
-        InputError: missing or malformed file, an unknown label, mismatched keys.
+        InputError: missing or malformed file, an unknown label, keys of ``id`` and
+            ``split`` that differ, or an annotation id listed twice.
     """
     if not path.is_file():
         raise InputError(f"{path}: split file not found (expected <root>/occluded_posetrack_reid/)")
-    document = _load_json(path)
+    document = load_json(path, expect=object)
     if not isinstance(document, dict) or not all(
         isinstance(document.get(key), dict) for key in ("id", "split")
     ):
         raise InputError(f"{path}: expected {{'id': {{...}}, 'split': {{...}}}} (pandas to_json)")
+    ids, splits = document["id"], document["split"]
+    if ids.keys() != splits.keys():
+        odd = sorted(ids.keys() ^ splits.keys())[:3]
+        raise InputError(f"{path}: 'id' and 'split' must have the same keys; e.g. {odd} differ")
     labels: dict[int, str] = {}
-    for key, ann_id in document["id"].items():
-        label = document["split"].get(key)
+    for key, value in ids.items():
+        label = splits[key]
         if label not in SPLIT_LABELS:
             raise InputError(
-                f"{path}: split[{key!r}] = {label!r}; expected one of {list(SPLIT_LABELS)}"
+                f"{path}: split[{key!r}] = {label!r}; expected one of {list(SPLIT_LABELS)}"[:300]
             )
-        if not isinstance(ann_id, int) or isinstance(ann_id, bool):
-            raise InputError(f"{path}: id[{key!r}] = {ann_id!r}; expected an integer")
+        ann_id = integer(value, path, f"id[{key!r}]")
+        if ann_id in labels:
+            raise InputError(f"{path}: id[{key!r}] = {ann_id}: annotation id listed twice")
         labels[ann_id] = label
     return labels
 
@@ -122,79 +127,77 @@ def load_reid_split(root: str | Path, subset: str) -> list[ReIDSample]:
 def _read_video(
     path: Path, root: Path, labels: dict[int, str], wanted: set[int]
 ) -> dict[int, ReIDSample]:
-    document = _load_json(path)
-    if not isinstance(document, dict) or not isinstance(document.get("annotations"), list):
-        raise InputError(f"{path}: expected a PoseTrack21 mapping with 'images' and 'annotations'")
-    images = {_field(image, "id", path, "images[]"): image for image in document.get("images", [])}
-    by_image: dict[Any, list[tuple[dict, np.ndarray]]] = {}
-    for index, annotation in enumerate(document["annotations"]):
+    document = load_json(path, expect=dict)
+    images: dict[int, dict] = {}
+    listed = document.get("images", [])
+    check_type(listed, list, path, "images")
+    for index, image in enumerate(listed):
+        where = f"images[{index}]"
+        check_type(image, dict, path, where)
+        image_id = integer(get(image, "id", (int, float), path, where), path, f"{where}.id")
+        if image_id in images:
+            raise InputError(f"{path}: {where}.id: image id {image_id} appears twice")
+        images[image_id] = image
+    by_image: dict[int, list[tuple[dict, np.ndarray]]] = {}
+    for index, annotation in enumerate(get(document, "annotations", list, path, "")):
         where = f"annotations[{index}]"
-        image_id = _field(annotation, "image_id", path, where)
+        check_type(annotation, dict, path, where)
+        image_id = integer(
+            get(annotation, "image_id", (int, float), path, where), path, f"{where}.image_id"
+        )
         if image_id not in images:
-            raise InputError(f"{path}: {where}.image_id {image_id!r} is not in 'images'")
+            raise InputError(f"{path}: {where}.image_id {image_id} is not in 'images'")
         by_image.setdefault(image_id, []).append((annotation, _keypoints(annotation, path, where)))
     samples = {}
     for image_id, people in by_image.items():
         image = images[image_id]
         for annotation, keypoints in people:
             ann_id = annotation.get("id")
-            if ann_id not in wanted:
+            if not isinstance(ann_id, int) or ann_id not in wanted:
                 continue
             where = f"annotation id {ann_id}"
             box = _box(annotation, path, where)
             others = [kp for other, kp in people if other is not annotation]
             identity = annotation.get("person_id")
             if identity is None:
-                identity = f"{image.get('vid_id')}:{_field(annotation, 'track_id', path, where)}"
+                track = get(annotation, "track_id", (int, str), path, where)
+                identity = f"{image.get('vid_id')}:{track}"
+            check_type(identity, (int, str), path, f"{where}.person_id")
+            camera = image.get("vid_id", path.stem)
+            check_type(camera, (int, str), path, f"image {image_id}.vid_id")
+            frame = image.get("frame_id", image_id)
             samples[ann_id] = ReIDSample(
                 ann_id=ann_id,
-                image=root / _field(image, "file_name", path, f"image {image_id}"),
+                image=root / get(image, "file_name", str, path, f"image {image_id}"),
                 box=box,
                 keypoints=keypoints,
                 negatives=negative_keypoints(box, np.asarray(others).reshape(-1, 17, 3)),
                 identity=str(identity),
-                camera=str(image.get("vid_id", path.stem)),
-                frame=int(image.get("frame_id", image_id)),
+                camera=str(camera),
+                frame=integer(frame, path, f"image {image_id}.frame_id"),
                 split=labels[ann_id],
             )
     return samples
 
 
 def _keypoints(annotation: dict, path: Path, where: str) -> np.ndarray:
+    """`(17, 3)` keypoints of an annotation (zeros without any), visibility in [0, 1]."""
     values = annotation.get("keypoints")
-    if values is None or len(values) == 0:
+    if values is None or values == []:
         return np.zeros((17, 3), np.float32)
-    if not isinstance(values, list) or len(values) != 51:
-        raise InputError(f"{path}: {where}.keypoints: expected 51 numbers (17 x (x, y, v))")
-    try:
-        keypoints = np.asarray(values, np.float32).reshape(17, 3)
-    except (TypeError, ValueError):
-        raise InputError(f"{path}: {where}.keypoints: expected numbers") from None
+    flat = numbers(values, 51, path, f"{where}.keypoints")
+    keypoints = np.asarray(flat, np.float32).reshape(17, 3)
+    if not np.isfinite(keypoints).all():
+        raise InputError(f"{path}: {where}.keypoints: values beyond float32 range")
     keypoints[:, 2] = np.clip(keypoints[:, 2], 0.0, 1.0)
     return keypoints
 
 
 def _box(annotation: dict, path: Path, where: str) -> np.ndarray:
-    bbox = annotation.get("bbox")
-    if not isinstance(bbox, list) or len(bbox) != 4:
-        raise InputError(f"{path}: {where}.bbox: expected [x, y, w, h]")
-    try:
-        x, y, w, h = (float(v) for v in bbox)
-    except (TypeError, ValueError):
-        raise InputError(f"{path}: {where}.bbox: expected numbers, got {bbox!r}") from None
-    return np.array([x, y, x + w, y + h], np.float32)
-
-
-def _field(mapping: Any, name: str, path: Path, where: str) -> Any:
-    if not isinstance(mapping, dict) or name not in mapping:
-        raise InputError(f"{path}: {where}: missing field {name!r}")
-    return mapping[name]
-
-
-def _load_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: cannot read ({error})") from None
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path}: not valid JSON ({error})") from None
+    """`(4,)` float32 xyxy from ``bbox`` ``[x, y, w, h]`` (empty boxes are skipped later,
+    by the crop cache)."""
+    x, y, w, h = numbers(annotation.get("bbox"), 4, path, f"{where}.bbox")
+    box = np.array([x, y, x + w, y + h], np.float32)
+    if not np.isfinite(box).all():
+        raise InputError(f"{path}: {where}.bbox: values beyond float32 range")
+    return box

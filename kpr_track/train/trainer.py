@@ -4,13 +4,16 @@ cosine decay, per-epoch evaluation, logs, curves and resumable checkpoints.
 ``<train.output_dir>`` receives::
 
     config.yaml                 the configuration used
-    checkpoint/model.safetensors   model + identity heads (float32)
-    checkpoint/optimizer.pt        optimizer + scheduler state (torch.save of tensors)
-    checkpoint/state.yaml          epoch, iteration, sampler RNG state
+    checkpoint/                 model, optimizer, RNG states and position in the epoch,
+                                every ``train.checkpoint_every`` iterations and at each
+                                epoch end (:mod:`kpr_track.train.checkpoint`)
     metrics.json, metrics.csv      one row per epoch (losses, lr, mAP, rank-1, seconds)
     curves.png                     losses and mAP per epoch
     kpr_head.safetensors           the trained model in float16 with its distance calibration
                                    (fitted on the training crops), for inference
+
+A run killed at any point (even mid-epoch, even by SIGKILL) and started again resumes
+from its last checkpoint and ends with the same weights as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -26,13 +29,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from ..errors import InputError
 from ..reid.model import KPRModel, save_kpr_weights
 from .augment import make_batch
 from .calibrate import calibrate_variant
+from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .crop_cache import CropRecord, cache_crops, min_samples_per_identity
 from .dataset import load_reid_split
@@ -132,25 +135,31 @@ class Trainer:
         with torch.no_grad():
             probe = torch.zeros((1, 3, *config.input_size), device=self.device)
             self.feature_size = tuple(self.model.trunk.eval().features(probe).shape[-2:])
-        self.epoch = 0
+        self.epoch = 0  # epochs completed
+        self.step = 0  # iterations completed in the current epoch
+        self.sums = _zero_sums()  # loss sums of those iterations
         self.history: list[dict] = []
 
     def resume(self) -> bool:
-        """Load the checkpoint of ``output_dir`` if there is one; True if loaded."""
-        folder = self.output / "checkpoint"
-        if not (folder / "state.yaml").is_file():
+        """Load the last checkpoint of ``output_dir`` if there is one; True if loaded.
+
+        Raises:
+            InputError: a checkpoint file cannot be read.
+        """
+        folder = latest_checkpoint(self.output)
+        if folder is None:
             return False
-        state = load_file(str(folder / "model.safetensors"), device=str(self.device))
+        state, optim, meta = load_checkpoint(folder, self.device)
         self.model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
         self.heads.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("heads.")})
-        optim = torch.load(folder / "optimizer.pt", map_location=self.device, weights_only=True)
         self.optimizer.load_state_dict(optim["optimizer"])
         self.scheduler.load_state_dict(optim["scheduler"])
-        meta = yaml.safe_load((folder / "state.yaml").read_text())
-        self.epoch = int(meta["epoch"])
+        torch.set_rng_state(optim["torch_rng"].cpu())
+        self.epoch, self.step = int(meta["epoch"]), int(meta["step"])
+        self.sums = meta["sums"]
         self.rng.bit_generator.state = meta["rng"]
         self.history = meta["history"]
-        _LOG.info("resumed from %s at epoch %d", folder, self.epoch)
+        _LOG.info("resumed from %s at epoch %d, iteration %d", folder, self.epoch, self.step)
         return True
 
     def fit(self, epochs: int | None = None) -> list[dict]:
@@ -177,6 +186,7 @@ class Trainer:
             self.history.append(row)
             _LOG.info("epoch %d: %s", self.epoch, row)
             self._save()
+            write_metrics(self.history, self.output)
             limit = cfg.train.max_minutes
             if limit and time.monotonic() - started > 60 * limit:
                 _LOG.info("stopping after %.1f min (train.max_minutes)", limit)
@@ -203,9 +213,10 @@ class Trainer:
         cfg = self.config
         self.model.train()
         self.heads.train()
-        sums = {"loss": 0.0, "identity": 0.0, "triplet": 0.0, "part": 0.0}
         steps = cfg.train.iterations_per_epoch
-        bar = tqdm(range(steps), desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}", leave=False)
+        bar = tqdm(
+            range(self.step, steps), desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}", leave=False
+        )
         for _ in bar:
             indices = self.sampler.batch(self.rng)
             batch = make_batch(
@@ -231,32 +242,39 @@ class Trainer:
             losses.total.backward()
             self.optimizer.step()
             self.scheduler.step()
-            values = dict(zip(sums, (v.item() for v in losses), strict=True))
+            values = dict(zip(self.sums, (v.item() for v in losses), strict=True))
             for key, value in values.items():
-                sums[key] += value
+                self.sums[key] += value
             bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()})
-        row = {key: value / steps for key, value in sums.items()}
+            self.step += 1
+            every = cfg.train.checkpoint_every
+            if every and self.step % every == 0 and self.step < steps:
+                self._save()
+        row = {key: value / steps for key, value in self.sums.items()}
         row["lr"] = self.optimizer.param_groups[0]["lr"]
+        self.step, self.sums = 0, _zero_sums()
         return row
 
     def _save(self) -> None:
-        folder = self.output / "checkpoint"
-        folder.mkdir(parents=True, exist_ok=True)
         state = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         state.update({f"heads.{k}": v for k, v in self.heads.state_dict().items()})
-        save_file(
-            {k: v.contiguous().cpu() for k, v in state.items()}, str(folder / "model.safetensors")
-        )
-        torch.save(
-            {
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-            },
-            folder / "optimizer.pt",
-        )
-        meta = {"epoch": self.epoch, "rng": self.rng.bit_generator.state, "history": self.history}
-        (folder / "state.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
-        write_metrics(self.history, self.output)
+        optim = {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+        }
+        meta = {
+            "epoch": self.epoch,
+            "step": self.step,
+            "sums": self.sums,
+            "rng": self.rng.bit_generator.state,
+            "history": self.history,
+        }
+        save_checkpoint(self.output, state, optim, meta)
+
+
+def _zero_sums() -> dict[str, float]:
+    return {"loss": 0.0, "identity": 0.0, "triplet": 0.0, "part": 0.0}
 
 
 def write_metrics(history: list[dict], output: Path) -> None:
