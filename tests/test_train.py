@@ -152,7 +152,7 @@ def test_short_training_run_decreases_the_loss_and_resumes(mot17_train_records, 
         {
             "data": data,
             "train": train,
-            "model": {"embed_dim": 32},
+            "model": {"embed_dim": 256},
             "augment": {"erasing": 0.0, "bipo": 0.0, "prompt_dropout": 0.0, "flip": 0.0},
             "optim": {"lr": 1e-3, "warmup_iterations": 0},
         },
@@ -166,7 +166,7 @@ def test_short_training_run_decreases_the_loss_and_resumes(mot17_train_records, 
     for name in ("metrics.json", "metrics.csv", "curves.png", "config.yaml", HEAD_FILE):
         assert (output / name).is_file(), name
     head = load_kpr_weights(output / HEAD_FILE)
-    assert head.embed_dim == 32 and head.attention == "learned"
+    assert head.embed_dim == 256 and head.attention == "learned"
     assert head.trunk_name == "osnet-retail-0287"
     # The calibration fitted on the training crops travels in the file.
     assert head.calibration is not None and 0.0 < head.calibration.midpoint < 1.0

@@ -47,7 +47,7 @@ def test_training_killed_mid_epoch_resumes_to_the_same_result(mot17_reid_split, 
         yaml.safe_dump(
             {
                 "data": {"root": str(root), "input_height": 128, "input_width": 64},
-                "model": {"embed_dim": 32},
+                "model": {"embed_dim": 256},
                 "optim": {"lr": 1e-3, "warmup_iterations": 2},
                 "train": {
                     "output_dir": "unused",

@@ -37,7 +37,8 @@ class KPROutput(NamedTuple):
         visibility: `(B, 1 + K)` float32 in {0, 1}, same order; the holistic slot is
             always 1 (every crop has one), so two crops always share a slot.
         part_maps: `(B, 1 + K, h, w)` float32 attention ``[background, part_1..part_K]``.
-        global_embedding: `(B, D)` float32, the holistic slot alone.
+        global_embedding: `(B, G)` float32, L2-normalised trunk-head embedding (the
+            holistic slot alone, where G = D).
     """
 
     embeddings: torch.Tensor
@@ -88,11 +89,12 @@ class KPRModel(nn.Module):
 
     The holistic slot of the output is the trunk's own head (DESIGN.md §3 keeps a ReID
     network's embedding head for the holistic embedding: on retail-0287 it ranks
-    occluded people far better than pooling its map), so ``D`` must equal the head's size.
+    occluded people far better than pooling its map). Where the head's size G differs
+    from D (training-free parts on retail-0288: F = 128, G = 256) the slot falls back to
+    the foreground-pooled map; :attr:`KPROutput.global_embedding` is always the head's.
 
     Raises:
-        ConfigError: on an unknown ``attention`` mode or trunk, or when ``D`` differs
-            from the trunk head's embedding size.
+        ConfigError: on an unknown ``attention`` mode or trunk.
     """
 
     def __init__(
@@ -115,11 +117,6 @@ class KPRModel(nn.Module):
         nn.init.zeros_(self.prompt_stem.weight)
         self.part_head = nn.Conv2d(channels, num_parts + 1, kernel_size=1)
         self.embed_dim = channels if embed_dim is None else embed_dim
-        if self.embed_dim != self.trunk.head_dim:
-            raise ConfigError(
-                f"trunk {trunk!r}: part embedding size {self.embed_dim} must equal its head's "
-                f"{self.trunk.head_dim} (set embed_dim)"
-            )
         self.trained = embed_dim is not None
         if self.trained:
             self.reduction = nn.Linear(channels, embed_dim)
@@ -158,11 +155,12 @@ class KPRModel(nn.Module):
         feature_map = self.features(images, prompts)  # (B, F, h, w)
         part_maps, part_visible = self.part_attention(feature_map, prompts)
         foreground = part_maps.amax(dim=1, keepdim=True)  # (B, 1, h, w)
-        parts = self.reduction(self._pool(feature_map, part_maps)[:, 1:])  # (B, K, D)
-        holistic = F.normalize(self.trunk.head(feature_map), dim=-1)  # (B, D)
+        pooled = F.normalize(self.reduction(self._pool(feature_map, part_maps)), dim=-1)
+        holistic = F.normalize(self.trunk.head(feature_map), dim=-1)  # (B, G)
+        first = holistic if holistic.shape[-1] == self.embed_dim else pooled[:, 0]
         visibility = torch.cat([torch.ones_like(part_visible[:, :1]), part_visible], dim=1)
         return KPROutput(
-            embeddings=torch.cat([holistic[:, None], F.normalize(parts, dim=-1)], dim=1),
+            embeddings=torch.cat([first[:, None], pooled[:, 1:]], dim=1),
             visibility=visibility,
             part_maps=torch.cat([1.0 - foreground, part_maps], dim=1),
             global_embedding=holistic,
