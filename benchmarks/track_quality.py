@@ -41,6 +41,7 @@ from common import (
     SEQUENCE_GROUPS,
     SOURCES,
     add_runtime_arguments,
+    available_sources,
     benchmark_main,
     check_shared,
     machine_info,
@@ -111,8 +112,8 @@ TRACKERS: dict[str, TrackerSpec] = {
         frozenset({"keypoints", "kpr-trained"}),
         lambda _: load_tracker("kpr"),
     ),
-    "kpr-retail0288": TrackerSpec(
-        "kpr-retail0288", "retail", frozenset({"retail"}), lambda _: load_tracker("kpr")
+    "kpr-retail0287": TrackerSpec(
+        "kpr-retail0287", "retail", frozenset({"retail"}), lambda _: load_tracker("kpr")
     ),
     **{
         name: TrackerSpec(name, None, frozenset(), _library(name), library=True)
@@ -168,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     preset = load_tracker("kpr").config
     rows, details = [], {}
     for group, seq_dirs in groups.items():
-        for source in args.detectors:
+        for source in available_sources(seq_dirs, args.detectors):
             caches = {seq_dir: DetectionCache.load(paths[seq_dir, source]) for seq_dir in seq_dirs}
             details[f"{group}/{source}"] = detection_stats(caches)
             for spec in specs:
@@ -219,7 +220,7 @@ def build_caches(groups: dict, sources: list[str], features: set[str], args) -> 
         (seq_dir, source)
         for seq_dirs in groups.values()
         for seq_dir in seq_dirs
-        for source in sources
+        for source in available_sources(seq_dirs, sources)
     ]
     jobs.sort(key=lambda job: (job[0].name.startswith("MOT17"), job[1] != "yolo-pose"))
     options = (features, args.cache_dir, args.max_frames, args.rebuild, args.threads)
