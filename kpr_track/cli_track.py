@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     apply_offline_env()
     reader = VideoReader(args.video, max_frames=args.max_frames)
     folder = output_dir(Path(args.video), args.out, args.exist_ok)
-    pipeline = _build_pipeline(args)
+    pipeline = _build_pipeline(args, reader.info.fps)
     settings = RunSettings(
         video=str(args.video),
         detector=args.det,
@@ -91,14 +91,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build_pipeline(args: argparse.Namespace):
+def _build_pipeline(args: argparse.Namespace, frame_rate: float):
+    """Detector, appearance and tracker of ``args``; the tracker gets the video's frame
+    rate and the appearance model's ``calibration`` (None when it has none: the tracker
+    then runs on motion alone and says so)."""
     from .detectors.base import build_detector
     from .pipeline import TrackingPipeline
     from .reid import build_reid
     from .trackers import load_tracker
 
-    tracker = load_tracker(args.tracker)
     appearance = build_reid(args.reid, device=args.device)
+    tracker = load_tracker(
+        args.tracker,
+        frame_rate=frame_rate,
+        calibration=getattr(appearance, "calibration", None),
+    )
     kind = args.det.partition(":")[0]
     if kind == "yolo-pose":
         options = {"imgsz": args.imgsz, "conf": args.conf, "device": args.device}

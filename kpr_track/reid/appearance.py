@@ -9,6 +9,7 @@ import torch
 
 from ..detections import Detections
 from ..prompts import empty_prompts, render_prompts
+from .calibration import DistanceCalibration
 from .crops import crop_people, frame_to_tensor
 from .model import KPRModel, KPROutput
 
@@ -31,6 +32,7 @@ class KPRAppearance:
             visibility 1 (the non-part-based baseline on the same trunk).
         device: torch device for the model and crops.
         batch_size: crops per forward pass.
+        calibration: the model's distance calibration (read by the tracker), or None.
     """
 
     def __init__(
@@ -43,7 +45,9 @@ class KPRAppearance:
         representation: Representation = "parts",
         device: str = "cpu",
         batch_size: int = 32,
+        calibration: DistanceCalibration | None = None,
     ) -> None:
+        self.calibration = calibration
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
         self.input_size = input_size
@@ -71,6 +75,7 @@ class KPRAppearance:
                 self.input_size,
                 num_parts,
                 negatives=self.negatives,
+                scores=detections.scores,
             )
         else:
             prompts = empty_prompts(len(detections), self.input_size, num_parts)

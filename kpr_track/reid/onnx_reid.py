@@ -20,6 +20,7 @@ import numpy as np
 from ..detections import Detections
 from ..errors import ConfigError, InputError, WeightsError
 from ..weights import resolve_weights
+from .calibration import DistanceCalibration
 
 
 class OnnxReID:
@@ -29,6 +30,7 @@ class OnnxReID:
         weights: the ``.onnx`` file; None resolves the registered ``reid-retail-0288``
             through :func:`kpr_track.weights.resolve_weights` (cache directory).
         threads: onnxruntime intra-op threads; None lets onnxruntime choose.
+        calibration: the model's distance calibration (read by the tracker), or None.
 
     Attributes:
         input_size: network input ``(H, W)`` in pixels.
@@ -41,9 +43,16 @@ class OnnxReID:
             output is not one embedding per crop.
     """
 
-    def __init__(self, weights: str | Path | None = None, *, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        weights: str | Path | None = None,
+        *,
+        threads: int | None = None,
+        calibration: DistanceCalibration | None = None,
+    ) -> None:
         import onnxruntime
 
+        self.calibration = calibration
         path = resolve_weights("reid-retail-0288", weights)
         options = onnxruntime.SessionOptions()
         if threads is not None:
