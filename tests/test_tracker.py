@@ -222,3 +222,57 @@ def test_instances_do_not_share_ids_and_reset_restarts():
     first.reset()
     assert first.tracks == ()
     assert first.update(frame([box_at(500)])).tolist() == [1]
+
+
+def _refound_velocity(reupdate: bool) -> float:
+    """A person at 10 px/frame is missed for 4 frames, then re-found 80 px further on
+    (it sped up to 16 px/frame while unseen): the x velocity after the re-update."""
+    kalman = KPRTracker().kalman
+    track = Track(
+        kalman, np.array(box_at(0)), 0.9, np.zeros((17, 3)), None, None,
+        gallery_size=1, visibility_threshold=0.5,
+    )  # fmt: skip
+    for x in (10, 20, 30):
+        track.mean, track.covariance = kalman.predict(track.mean, track.covariance)
+        track.mark_predicted()
+        track.update(kalman, np.array(box_at(x)), 0.9, np.zeros((17, 3)), reupdate=reupdate)
+    for _ in range(5):  # 4 frames missed, matched on the 5th
+        track.mean, track.covariance = kalman.predict(track.mean, track.covariance)
+        track.mark_predicted()
+    track.update(kalman, np.array(box_at(110)), 0.9, np.zeros((17, 3)), reupdate=reupdate)
+    return float(track.mean[4])
+
+
+def test_observation_centric_reupdate_learns_the_velocity_over_the_gap():
+    with_oru, without = _refound_velocity(True), _refound_velocity(False)
+    assert abs(with_oru - 16.0) < abs(without - 16.0)
+    assert with_oru > 13.0  # the interpolated path moves at 16 px/frame
+
+
+@pytest.mark.parametrize("frame_rate", [0.0, -7.0])
+def test_frame_rate_must_be_positive(frame_rate):
+    with pytest.raises(ConfigError, match="frame_rate"):
+        KPRTracker(frame_rate=frame_rate)
+
+
+@pytest.mark.parametrize(("frame_rate", "time_step"), [(None, 1.0), (30.0, 1.0), (7.0, 30 / 7)])
+def test_frame_rate_sets_the_kalman_time_step(frame_rate, time_step):
+    assert KPRTracker(frame_rate=frame_rate).kalman.time_step == pytest.approx(time_step)
+
+
+def test_camera_warp_moves_predictions_when_the_camera_starts_panning():
+    """A standing person; after 5 frames the camera starts panning 30 px/frame, so in the
+    image the person jumps 30 px left per frame. With the warp the prediction follows;
+    without it the 40 px wide box overlaps its prediction by IoU 0.14 (cost 0.86 > 0.8)."""
+
+    def run(camera_motion: bool) -> list[list[int]]:
+        tracker = KPRTracker(camera_motion=camera_motion, min_hits=1)
+        out = []
+        for t in range(8):
+            shift = 30.0 * max(t - 4, 0)
+            warp = np.array([[1.0, 0.0, -30.0 if t > 4 else 0.0], [0.0, 1.0, 0.0]])
+            out.append(tracker.update(frame([box_at(400 - shift)]), camera_warp=warp).tolist())
+        return out
+
+    assert run(True) == [[1]] * 8
+    assert run(False)[5] == [2]  # lost and restarted
