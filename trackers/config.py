@@ -51,6 +51,7 @@ class TrackerConfig:
     min_hits: int = 3  # frames: consecutive matches before a new track is output
     score_scaled_noise: bool = False  # scale Kalman measurement noise by (1 - score)
     reference_fps: float = 30.0  # frames/s at which the Kalman noise constants hold (> 0)
+    noise_exponent: float = 1.0  # >= 0: process noise std x (reference_fps / fps)^exponent
     observation_reupdate: bool = True  # OC-SORT ORU: re-run the filter over a gap
     direction_weight: float = 0.2  # cost units in [0,1]: OC-SORT OCM weight (0 = off)
     direction_delta: int = 3  # frames >= 1: OCM velocity from observations this far apart
@@ -74,6 +75,7 @@ class TrackerConfig:
         _require(self, "full_weight_parts", self.full_weight_parts >= 1, ">= 1 slot")
         _require(self, "gallery_size", self.gallery_size >= 1, ">= 1 embedding")
         _require(self, "reference_fps", self.reference_fps > 0, "> 0 frames per second")
+        _require(self, "noise_exponent", self.noise_exponent >= 0, ">= 0")
         _require(self, "direction_delta", self.direction_delta >= 1, ">= 1 frame")
         _require(self, "direction_min_motion", self.direction_min_motion >= 0, ">= 0")
         _require(self, "camera_min_shift", self.camera_min_shift >= 0, ">= 0 pixels")

@@ -95,6 +95,7 @@ class KPRTracker(BaseTracker):
         min_hits: int = _D.min_hits,
         score_scaled_noise: bool = _D.score_scaled_noise,
         reference_fps: float = _D.reference_fps,
+        noise_exponent: float = _D.noise_exponent,
         observation_reupdate: bool = _D.observation_reupdate,
         direction_weight: float = _D.direction_weight,
         direction_delta: int = _D.direction_delta,
@@ -114,6 +115,7 @@ class KPRTracker(BaseTracker):
         self.kalman = KalmanFilter(
             score_scaled_noise=self.config.score_scaled_noise,
             time_step=self.config.reference_fps / self.frame_rate,
+            noise_exponent=self.config.noise_exponent,
         )
         self._camera = CameraMotion() if self.config.camera_motion else None
         self._warned = False
