@@ -60,7 +60,7 @@ def render_prompts(
     sigma: float | None = None,
     negatives: bool = True,
     scores: np.ndarray | None = None,
-    negative_min_score: float = 0.05,
+    negative_min_score: float = 0.1,
     duplicate_iou: float = 0.7,
 ) -> torch.Tensor:
     """Render positive and negative keypoint prompts for all detections of one frame.
