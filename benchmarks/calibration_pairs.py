@@ -83,15 +83,21 @@ def pair_distances(
     return np.concatenate(same or [np.zeros(0)]), np.concatenate(different or [np.zeros(0)])
 
 
-def slot_calibration(cache, seq_dir: Path, slot: str) -> DistanceCalibration:
+def slot_calibration(
+    cache, seq_dir: Path, slot: str, gap: int = 5, step: int = 5
+) -> DistanceCalibration:
     """The calibration of ``slot``: the model's own when the cache stored one, else
-    fitted on ``cache`` (MOT17-02-raw540) as the module docstring says."""
+    fitted on ``cache`` (MOT17-02-raw540) with :func:`pair_distances` (``gap``, ``step``).
+
+    Raises:
+        ConfigError: when the sequence gives fewer than 2 pairs of either kind.
+    """
     stored = cache.meta.get("calibration", {}).get(slot)
     if stored:
         return DistanceCalibration.from_json(stored, f"cache {slot} calibration")
-    same, different = pair_distances(cache, seq_dir, slot)
+    same, different = pair_distances(cache, seq_dir, slot, gap, step)
     source = (
         f"{seq_dir.name} {cache.meta.get('source', '?')} detections matched to gt, "
-        f"pairs 5 frames apart: {len(same)} same / {len(different)} different"
+        f"pairs {gap} frames apart: {len(same)} same / {len(different)} different"
     )
     return fit_calibration(same, different, source)
