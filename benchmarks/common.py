@@ -16,13 +16,18 @@ SHARED = ROOT.parent / "shared"
 CACHE_DIR = ROOT / "benchmarks" / "cache"
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 YOLOX_WEIGHTS = SHARED / "weights" / "yolox_nano_416x416.onnx"
-RETAIL_WEIGHTS = SHARED / "weights" / "person-reidentification-retail-0288.onnx"
+# Open Model Zoo person-reidentification-retail-0287 (ReID-trained OSNet-style, one 256-d
+# embedding per crop); the old third-party 0288 conversion is faulty (../shared/README.md).
+RETAIL_WEIGHTS = SHARED / "weights" / "person-reidentification-retail-0287.onnx"
 MOT17_MINI = SHARED / "data" / "MOT17-mini" / "train"
 _MOT17_NAMES = ("02", "04", "05", "09", "10", "11", "13")
 
 # Sequence groups: a group's sequences are evaluated together (TrackEval's combined row).
+# MOT17-02-raw540 (30 fps, crowded) is the sequence the presets are tuned on; PETS09-S2L1
+# (7 fps) is reported on settings it did not choose (configs/trackers/*.yaml).
 SEQUENCE_GROUPS: dict[str, tuple[Path, ...]] = {
     "PETS09-S2L1": (SHARED / "data" / "PETS09-S2L1",),
+    "MOT17-02-raw540": (SHARED / "data" / "MOT17-02-raw540",),
     "MOT17-mini": tuple(MOT17_MINI / f"MOT17-{n}-FRCNN" for n in _MOT17_NAMES),
 }
 
@@ -54,6 +59,13 @@ def resolve_groups(names: list[str]) -> dict[str, tuple[Path, ...]]:
     if unknown:
         raise ConfigError(f"unknown sequence(s) {unknown}; expected any of {sorted(known)}")
     return {name: known[name] for name in names}
+
+
+def available_sources(seq_dirs: tuple[Path, ...], sources: list[str]) -> list[str]:
+    """The ``sources`` every sequence of a group can provide: ``det`` needs a
+    ``det/det.txt`` in each (MOT17-02-raw540 ships none); detectors run anywhere."""
+    has_det = all((seq_dir / "det" / "det.txt").is_file() for seq_dir in seq_dirs)
+    return [source for source in sources if source != "det" or has_det]
 
 
 def machine_info() -> dict:

@@ -48,7 +48,7 @@ class Models:
     """The models the cache needs, built on first use and shared across sources.
 
     Args:
-        threads: onnxruntime intra-op threads of the retail-0288 model (None: its default).
+        threads: onnxruntime intra-op threads of the retail-0287 model (None: its default).
     """
 
     def __init__(self, threads: int | None = None) -> None:
@@ -84,16 +84,10 @@ class Models:
 
     @property
     def retail(self):
-        """Open Model Zoo person-reidentification-retail-0288 through onnxruntime."""
+        """Open Model Zoo person-reidentification-retail-0287 through onnxruntime."""
         from kpr_track.reid.onnx_reid import OnnxReID
-        from kpr_track.weights import resolve_weights
 
-        return self._get(
-            "retail",
-            lambda: OnnxReID(
-                resolve_weights("reid-retail-0288", RETAIL_WEIGHTS), threads=self.threads
-            ),
-        )
+        return self._get("retail", lambda: OnnxReID(RETAIL_WEIGHTS, threads=self.threads))
 
     def warm_up(self, frame: np.ndarray, stages: dict[str, Callable[[np.ndarray], object]]) -> None:
         """Run each named stage once, untimed, the first time that name is seen (first-call
@@ -356,8 +350,28 @@ def build_cache(
         appearance={n: (np.concatenate(e), np.concatenate(v)) for n, (e, v) in slots.items()},
         features=frozenset(features),
         seconds=dict(timer.seconds),
-        meta={"sequence": seq_dir.name, "source": source, "frames_total": total, **machine_info()},
+        meta={
+            "sequence": seq_dir.name,
+            "source": source,
+            "frames_total": total,
+            "calibration": _model_calibrations(features, models),
+            **machine_info(),
+        },
     )
+
+
+def _model_calibrations(features: set[str], models: Models) -> dict[str, str]:
+    """Slot -> JSON of the calibration its appearance model ships (``calibration``
+    attribute), for the models that have one; the benchmark fits the others."""
+    owners = {"parts": ("kpr", "kpr"), "trained": ("kpr-trained", "kpr_trained")}
+    owners["retail"] = ("retail", "retail")
+    found = {}
+    for slot, (feature, attribute) in owners.items():
+        if feature in features:
+            calibration = getattr(getattr(models, attribute), "calibration", None)
+            if calibration is not None:
+                found[slot] = calibration.to_json()
+    return found
 
 
 def _appearance(frame, found: Detections, features, models: Models, timer: StageTimer) -> dict:

@@ -24,12 +24,17 @@ NOTES = """\
   model + association), with the stage times measured while the cache was built (one process
   per cache; see the stage table below). `kpr` and `kpr-global` share one KPR forward pass
   (prompt rendering included), so both are charged its full time.
-- kpr-track trackers use the shipped presets unchanged for every detector (`kpr`, `motion`:
-  high_score {high_score}, low_score {low_score}, new_track_score {new_track_score}, max_age
-  {max_age} frames), whose thresholds were tuned on yolo11n-pose scores. `kpr-global`,
-  `kpr-retail0288` (and `kpr-trained` when run) are the `kpr` preset with another embedding:
-  its max_appearance_distance ({max_appearance_distance}) was set for the pose-guided parts
-  and not re-tuned for those models.
+- kpr-track trackers use the shipped presets for every detector (`kpr`, `motion`: high_score
+  {high_score}, low_score {low_score}, new_track_score {new_track_score}, max_age {max_age}
+  frames, appearance_weight of `kpr` {appearance_weight}), tuned on MOT17-02-raw540 (30 fps)
+  and never on PETS09-S2L1 (7 fps); each tracker gets its sequence's frame rate from
+  seqinfo.ini. Ablation rows switch one feature off: `-no-oc` (OC-SORT re-update and
+  direction term), `-no-cmc` (camera-motion compensation), `-no-fps` (30-fps Kalman noise
+  at every frame rate), `-gallery1` (one stored view per part slot).
+- Appearance rows turn distances into same-person probabilities with the model's calibration
+  (listed in results.json): the model's own, else fitted on MOT17-02-raw540 ground truth
+  (detections matched at IoU >= 0.5, pairs 5 frames apart). MOT17-02 numbers of an
+  appearance model trained or calibrated on MOT17-02 are optimistic; PETS09 is the test.
 - Roboflow `trackers` 2.6.1 get the preset's score thresholds and max_age (the library's own
   0.6 / 0.7 assume ByteTrack's calibrated scores) and library defaults otherwise: {options}.
   Detections below low_score are dropped before them, as our trackers ignore them. None of
@@ -38,13 +43,12 @@ NOTES = """\
   alone.
 - Detector scores: YOLOX and yolo11n-pose give [0, 1] confidences, MOT17 det.txt (Faster R-CNN)
   too. PETS09-S2L1's det.txt holds MOT15 DPM scores in [-0.48, 138.9]; the det.txt reader
-  min-max scales each such file into [0, 1] (order kept) and the presets are used on that
-  scale: the precision-per-score table below shows the thresholds 0.05 / 0.2 / 0.4 still
-  separate unreliable from reliable detections there.
+  maps such files causally with a fixed logistic (`kpr_track.detectors.files`, no look at
+  other rows): the precision-per-score table below shows what the thresholds select there.
 - MOT17-mini sequences have 4-8 frames each: the tracker's first-frame births and
   `min_hits` = 3 weigh heavily there; read those rows as a smoke test, PETS09 as the benchmark.
 - Part and global embeddings of the MobileNetV2 trunk are cached as float16 (distance error
-  about 1e-3); retail-0288 embeddings as float32.
+  about 1e-3); retail-0287 embeddings as float32.
 """
 
 

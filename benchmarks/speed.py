@@ -47,6 +47,7 @@ from common import (
     markdown_table,
 )
 
+from kpr_track.evaluation.mot import read_seqinfo
 from kpr_track.video import sequence_frames
 
 PETS09 = SEQUENCE_GROUPS["PETS09-S2L1"][0]
@@ -142,16 +143,19 @@ def association_speed(repeats: int, seed: int = 0) -> dict:
     """Distance, fused cost and assignment for T tracks x T detections with the ``kpr`` preset.
 
     Synthetic but shaped like the real thing: 1 + 8 slots of 256-d unit embeddings (the
-    default KPR's D), 70 % of slots visible, each detection a jittered copy of one track
-    (box and embedding), so the assignment has real matches to find.
+    default KPR's D), 70 % of slots visible, a gallery of ``gallery_size`` views per slot,
+    each detection a jittered copy of one track (box and embedding), so the assignment has
+    real matches to find; an illustrative calibration (midpoint 0.3) turns distances into
+    p_same.
     """
-    from kpr_track.reid.distance import part_distance
+    from kpr_track.reid.calibration import DistanceCalibration
     from kpr_track.trackers import load_tracker
     from kpr_track.trackers.assignment import linear_assignment
-    from kpr_track.trackers.costs import fuse_costs, iou_cost, mahalanobis_gate
+    from kpr_track.trackers.costs import appearance_cost, fuse_costs, iou_cost, mahalanobis_gate
     from kpr_track.trackers.kalman import KalmanFilter, xyxy_to_xyah
 
     cfg = load_tracker("kpr").config
+    calibration = DistanceCalibration(0.3, 20.0, 0.15, 0.5, "illustrative")
     rng = np.random.default_rng(seed)
     kalman = KalmanFilter()
 
@@ -159,15 +163,14 @@ def association_speed(repeats: int, seed: int = 0) -> dict:
         return (array / np.linalg.norm(array, axis=-1, keepdims=True)).astype(np.float32)
 
     def fused(boxes, dets, means, covariances, emb, det_emb, vis, det_vis) -> np.ndarray:
-        distance, comparable = part_distance(emb, vis, det_emb, det_vis)
+        distance, shared = appearance_cost(emb, vis, det_emb, det_vis)
+        p_same = np.where(shared > 0, calibration.same_probability(distance), 0.5)
         return fuse_costs(
             iou_cost(boxes, dets),
-            appearance=distance.astype(np.float64),
-            comparable=comparable,
+            same_probability=p_same,
+            appearance_weight=cfg.appearance_weight * np.minimum(shared / 3, 1.0),
             gate=mahalanobis_gate(kalman, means, covariances, dets, cfg.gate_threshold),
-            appearance_weight=cfg.appearance_weight,
             min_iou=cfg.min_iou,
-            max_appearance_distance=cfg.max_appearance_distance,
         )
 
     out = {}
@@ -178,13 +181,15 @@ def association_speed(repeats: int, seed: int = 0) -> dict:
         dets = boxes + rng.normal(0, 3, boxes.shape)
         states = [kalman.initiate(xyxy_to_xyah(box)) for box in boxes]
         means, covariances = np.stack([s[0] for s in states]), np.stack([s[1] for s in states])
-        emb = unit(rng.normal(size=(count, 9, 256)))
-        det_emb = unit(emb + rng.normal(0, 0.015, emb.shape))
-        vis, det_vis = (rng.uniform(size=(2, count, 9)) > 0.3).astype(np.float32)
+        views = unit(rng.normal(size=(count, 9, cfg.gallery_size, 256)))
+        det_emb = unit(views[:, :, 0] + rng.normal(0, 0.015, views[:, :, 0].shape))
+        emb = views
+        vis = rng.uniform(size=(count, 9, cfg.gallery_size)) > 0.3
+        det_vis = (rng.uniform(size=(count, 9)) > 0.3).astype(np.float32)
         inputs = (boxes, dets, means, covariances, emb, det_emb, vis, det_vis)
         cost = fused(*inputs)
         out[count] = {
-            "distance_ms": 1000 * timed(part_distance, repeats, emb, vis, det_emb, det_vis),
+            "distance_ms": 1000 * timed(appearance_cost, repeats, emb, vis, det_emb, det_vis),
             "fused_cost_ms": 1000 * timed(fused, repeats, *inputs),
             "assignment_ms": 1000 * timed(linear_assignment, repeats, cost, cfg.match_cost),
             "matches": int(len(linear_assignment(cost, cfg.match_cost)[0])),
@@ -206,7 +211,9 @@ def end_to_end(frames: int) -> dict:
         build_detector("yolo-pose", **YOLO_POSE_OPTIONS),
         build_reid(DEFAULT_REID),
     )
-    pipeline = TrackingPipeline(detector, appearance, load_tracker("kpr"), timer)
+    fps = float(read_seqinfo(PETS09)["frameRate"])
+    tracker = load_tracker("kpr", frame_rate=fps, calibration=appearance.calibration)
+    pipeline = TrackingPipeline(detector, appearance, tracker, timer)
     iterator = sequence_frames(PETS09, frames)
     _, first = next(iterator)
     appearance(first, detector.detect(first, 1))  # warm-up, untimed

@@ -1,17 +1,23 @@
 """Tracking quality side by side: kpr-track variants vs library trackers on identical detections.
 
-For each sequence group (PETS09-S2L1, the seven MOT17-mini sequences combined) and each
-detection source (public det.txt, YOLOX-nano, yolo11n-pose), detections, top-down pose
-and appearance embeddings come from the detection cache (:mod:`detection_cache`), built once;
-then every tracker runs on the same cached detections:
+For each sequence group (PETS09-S2L1 at 7 fps, reported; MOT17-02-raw540 at 30 fps, the
+sequence presets are tuned on; the seven MOT17-mini sequences combined) and each detection
+source (public det.txt where the sequence has one, YOLOX-nano, yolo11n-pose), detections,
+top-down pose and appearance embeddings come from the detection cache
+(:mod:`detection_cache`), built once; camera warps from :mod:`camera_cache`; then every
+tracker runs on the same cached detections, with the sequence's frame rate:
 
-- ``kpr``: kpr-track ``kpr`` preset, pose-guided KPR part embeddings;
-- ``motion``: kpr-track ``motion`` preset (the same tracker, appearance off);
-- ``kpr-global``: ``kpr`` preset with one global embedding of the same trunk;
-- ``kpr-retail0288``: ``kpr`` preset with the ReID-trained retail-0288 embedding;
-- ``kpr-trained`` (opt-in): ``kpr`` preset with the KPR head trained by kpr-track
-  (``--reid kpr``), one more KPR forward pass per crop in the cache build;
+- ``motion``: kpr-track ``motion`` preset (appearance off), and its ablations
+  ``motion-no-oc`` (OC-SORT re-update and direction term off), ``motion-no-cmc``
+  (camera-motion compensation off), ``motion-no-fps`` (Kalman noise at 30-fps constants);
+- ``kpr-retail0287``: ``kpr`` preset with the ReID-trained retail-0287 global embedding,
+  and its ablations ``-gallery1`` (one stored view per slot) and ``-no-oc``;
+- opt-in (slow to cache): ``kpr`` (pose-guided KPR parts), ``kpr-global`` (one global
+  embedding of the same trunk), ``kpr-trained`` (``--reid kpr``);
 - ``sort``, ``bytetrack``, ``ocsort``: Roboflow ``trackers`` 2.6.1 on boxes and scores.
+
+Appearance rows use each model's calibration (:mod:`calibration_pairs`: the model's own,
+else fitted on MOT17-02-raw540 ground truth).
 
 Metrics come from :func:`kpr_track.evaluation.evaluate` (TrackEval). Writes
 ``results.json``, ``results.md`` and ``quality.png`` to ``--out``.
@@ -23,24 +29,27 @@ Run: ``python benchmarks/track_quality.py`` or ``kpr-track bench quality`` (need
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import sys
 import time
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
+from calibration_pairs import slot_calibration
+from camera_cache import camera_warps
 from common import (
     CACHE_DIR,
     RESULTS_DIR,
     SEQUENCE_GROUPS,
     SOURCES,
     add_runtime_arguments,
+    available_sources,
     benchmark_main,
     check_shared,
     machine_info,
@@ -52,7 +61,8 @@ from torchvision.ops import box_iou
 
 from kpr_track.baselines import RoboflowTracker
 from kpr_track.evaluation import evaluate, load_ground_truth
-from kpr_track.trackers import BaseTracker, TrackerConfig, load_tracker
+from kpr_track.evaluation.mot import read_seqinfo
+from kpr_track.trackers import BaseTracker, KPRTracker, TrackerConfig, load_tracker
 from kpr_track.writers import MOTWriter
 
 
@@ -64,16 +74,41 @@ class TrackerSpec:
         label: name in the tables.
         appearance: cache slot attached to the detections (None: boxes only).
         features: cache features it needs (keypoints for the prompts, embeddings).
-        build: makes a fresh tracker from the ``kpr`` preset's settings.
-        library: a Roboflow tracker (fed only detections scoring at least ``low_score``,
-            which our trackers ignore by themselves).
+        preset: our preset it starts from (None for a library tracker).
+        overrides: settings changed from the preset (ablation rows).
+        fps_aware: give the tracker the sequence frame rate (False: the ablation row
+            without frame-rate scaling, i.e. the 30 fps constants everywhere).
+        library: a Roboflow tracker name (fed only detections scoring at least
+            ``low_score``, which our trackers ignore by themselves).
     """
 
     label: str
-    appearance: str | None
-    features: frozenset[str]
-    build: Callable[[TrackerConfig], BaseTracker]
-    library: bool = False
+    appearance: str | None = None
+    features: frozenset[str] = frozenset()
+    preset: str | None = None
+    overrides: dict = field(default_factory=dict)
+    fps_aware: bool = True
+    library: str | None = None
+
+    def build(self, preset: TrackerConfig, frame_rate: float, calibration) -> BaseTracker:
+        """A fresh tracker for one sequence of ``frame_rate`` frames/s; ``calibration``
+        is the appearance slot's (None without appearance)."""
+        if self.library is not None:
+            return RoboflowTracker(self.library, **library_options(self.library, preset))
+        settings = dataclasses.asdict(load_tracker(self.preset).config) | self.overrides
+        return KPRTracker(
+            **settings,
+            frame_rate=frame_rate if self.fps_aware else None,
+            calibration=calibration,
+        )
+
+    @property
+    def uses_camera(self) -> bool:
+        """Whether the tracker reads camera warps (our trackers with ``camera_motion``)."""
+        if self.library is not None:
+            return False
+        settings = dataclasses.asdict(load_tracker(self.preset).config) | self.overrides
+        return bool(settings["camera_motion"])
 
 
 def library_options(name: str, preset: TrackerConfig) -> dict:
@@ -93,34 +128,28 @@ def library_options(name: str, preset: TrackerConfig) -> dict:
     return options
 
 
-def _library(name: str) -> Callable[[TrackerConfig], BaseTracker]:
-    return lambda preset: RoboflowTracker(name, **library_options(name, preset))
-
-
-TRACKERS: dict[str, TrackerSpec] = {
-    "kpr": TrackerSpec(
-        "kpr", "parts", frozenset({"keypoints", "kpr"}), lambda _: load_tracker("kpr")
-    ),
-    "motion": TrackerSpec("motion", None, frozenset(), lambda _: load_tracker("motion")),
-    "kpr-global": TrackerSpec(
-        "kpr-global", "global", frozenset({"kpr"}), lambda _: load_tracker("kpr")
-    ),
-    "kpr-trained": TrackerSpec(
-        "kpr-trained",
-        "trained",
-        frozenset({"keypoints", "kpr-trained"}),
-        lambda _: load_tracker("kpr"),
-    ),
-    "kpr-retail0288": TrackerSpec(
-        "kpr-retail0288", "retail", frozenset({"retail"}), lambda _: load_tracker("kpr")
-    ),
-    **{
-        name: TrackerSpec(name, None, frozenset(), _library(name), library=True)
-        for name in ("sort", "bytetrack", "ocsort")
-    },
-}
-# The trained head is opt-in (--trackers ... kpr-trained): one more KPR pass per crop.
-DEFAULT_TRACKERS = [name for name in TRACKERS if name != "kpr-trained"]
+_NO_OC = {"observation_reupdate": False, "direction_weight": 0.0}
+_RETAIL = {"appearance": "retail", "features": frozenset({"retail"}), "preset": "kpr"}
+_SPECS = [
+    TrackerSpec("kpr", "parts", frozenset({"keypoints", "kpr"}), "kpr"),
+    TrackerSpec("motion", preset="motion"),
+    # Motion ablations: each new switch of issue 8 off on its own.
+    TrackerSpec("motion-no-oc", preset="motion", overrides=_NO_OC),
+    TrackerSpec("motion-no-cmc", preset="motion", overrides={"camera_motion": False}),
+    TrackerSpec("motion-no-fps", preset="motion", fps_aware=False),
+    TrackerSpec("kpr-global", "global", frozenset({"kpr"}), "kpr"),
+    TrackerSpec("kpr-trained", "trained", frozenset({"keypoints", "kpr-trained"}), "kpr"),
+    # Appearance ablations on the ReID-trained retail-0287 global embedding.
+    TrackerSpec("kpr-retail0287", **_RETAIL),
+    TrackerSpec("kpr-retail0287-gallery1", **_RETAIL, overrides={"gallery_size": 1}),
+    TrackerSpec("kpr-retail0287-no-oc", **_RETAIL, overrides=_NO_OC),
+    *(TrackerSpec(name, library=name) for name in ("sort", "bytetrack", "ocsort")),
+]
+TRACKERS: dict[str, TrackerSpec] = {spec.label: spec for spec in _SPECS}
+# Opt-in (--trackers ...): the trained head needs one more KPR pass per crop; the
+# pose-guided rows need top-down pose and the ImageNet KPR pass on every crop.
+OPT_IN = ("kpr-trained", "kpr", "kpr-global")
+DEFAULT_TRACKERS = [name for name in TRACKERS if name not in OPT_IN]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -144,7 +173,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         default=DEFAULT_TRACKERS,
         choices=list(TRACKERS),
-        help="trackers to compare (default: all but kpr-trained)",
+        help=f"trackers to compare (default: all but {', '.join(OPT_IN)})",
     )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="output folder")
     parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR, help="detection cache folder")
@@ -166,14 +195,24 @@ def run(args: argparse.Namespace) -> int:
     paths = build_caches(groups, args.detectors, features, args)
     cache_seconds = time.perf_counter() - started
     preset = load_tracker("kpr").config
+    calibrations = fit_calibrations(specs, args, paths)
+    warps = {
+        seq_dir: camera_warps(seq_dir, args.cache_dir, args.max_frames)
+        for seq_dirs in groups.values()
+        for seq_dir in seq_dirs
+        if any(spec.uses_camera for spec in specs)
+    }
     rows, details = [], {}
     for group, seq_dirs in groups.items():
-        for source in args.detectors:
+        for source in available_sources(seq_dirs, args.detectors):
             caches = {seq_dir: DetectionCache.load(paths[seq_dir, source]) for seq_dir in seq_dirs}
             details[f"{group}/{source}"] = detection_stats(caches)
             for spec in specs:
                 tracks_dir = args.cache_dir / "tracks" / group / source / spec.label
-                row, per_sequence = track_and_score(spec, caches, preset, tracks_dir)
+                calibration = calibrations.get(spec.appearance)
+                row, per_sequence = track_and_score(
+                    spec, caches, preset, tracks_dir, calibration, warps
+                )
                 rows.append({"sequence": group, "detector": source, **row})
                 details[f"{group}/{source}/{spec.label}"] = per_sequence
                 print(_row_line(rows[-1]), flush=True)
@@ -188,14 +227,9 @@ def run(args: argparse.Namespace) -> int:
         },
         "preset": {
             k: getattr(preset, k)
-            for k in (
-                "high_score",
-                "low_score",
-                "new_track_score",
-                "max_age",
-                "max_appearance_distance",
-            )
+            for k in ("high_score", "low_score", "new_track_score", "max_age", "appearance_weight")
         },
+        "calibration": {slot: c.to_json() for slot, c in calibrations.items()},
         "library_options": {
             name: library_options(name, preset) for name in ("sort", "bytetrack", "ocsort")
         },
@@ -219,7 +253,7 @@ def build_caches(groups: dict, sources: list[str], features: set[str], args) -> 
         (seq_dir, source)
         for seq_dirs in groups.values()
         for seq_dir in seq_dirs
-        for source in sources
+        for source in available_sources(seq_dirs, sources)
     ]
     jobs.sort(key=lambda job: (job[0].name.startswith("MOT17"), job[1] != "yolo-pose"))
     options = (features, args.cache_dir, args.max_frames, args.rebuild, args.threads)
@@ -231,21 +265,60 @@ def build_caches(groups: dict, sources: list[str], features: set[str], args) -> 
         return {job: future.result() for job, future in futures.items()}
 
 
-def track_and_score(spec: TrackerSpec, caches: dict, preset: TrackerConfig, tracks_dir: Path):
-    """Run one tracker over a group's cached sequences, write MOT files, evaluate them."""
+TUNING_SEQUENCE = SEQUENCE_GROUPS["MOT17-02-raw540"][0]
+
+
+def fit_calibrations(specs: list[TrackerSpec], args, paths: dict) -> dict:
+    """Appearance slot -> calibration, for every slot the trackers use: the model's own
+    when the cache stored one, else fitted on the tuning sequence MOT17-02-raw540
+    (:mod:`calibration_pairs`; its cache is built for the first detection source that
+    runs anywhere, YOLOX unless --detectors says otherwise)."""
+    slots = {spec.appearance for spec in specs if spec.appearance is not None}
+    if not slots:
+        return {}
+    source = (
+        next(s for s in args.detectors if s != "det") if set(args.detectors) - {"det"} else "yolox"
+    )
+    key = (TUNING_SEQUENCE, source)
+    features = set().union(*(spec.features for spec in specs if spec.appearance in slots))
+    path = paths.get(key) or build_job(
+        TUNING_SEQUENCE, source, features, args.cache_dir, None, args.rebuild, args.threads
+    )
+    cache = DetectionCache.load(path)
+    return {slot: slot_calibration(cache, TUNING_SEQUENCE, slot) for slot in sorted(slots)}
+
+
+def track_and_score(
+    spec: TrackerSpec,
+    caches: dict,
+    preset: TrackerConfig,
+    tracks_dir: Path,
+    calibration=None,
+    warps: dict | None = None,
+):
+    """Run one tracker over a group's cached sequences, write MOT files, evaluate them.
+
+    Each sequence's tracker gets its ``frameRate`` (seqinfo.ini), the slot's
+    ``calibration`` and, per frame, the cached camera warp (``warps[seq_dir]``).
+    """
     tracks_dir.mkdir(parents=True, exist_ok=True)
     frames = 0
     track_seconds = 0.0
     pred_paths = []
     for seq_dir, cache in caches.items():
-        tracker = spec.build(preset)
+        frame_rate = float(read_seqinfo(seq_dir).get("frameRate", 30))
+        tracker = spec.build(preset, frame_rate, calibration)
+        sequence_warps = (warps or {}).get(seq_dir) if spec.uses_camera else None
         writer = MOTWriter(tracks_dir / f"{seq_dir.name}.txt")
         for index, frame_id in enumerate(cache.frame_ids):
             detections = cache.detections(index, spec.appearance)
             if spec.library:
                 detections = detections[detections.scores >= preset.low_score]
+            extra = {}
+            if sequence_warps is not None:
+                extra["camera_warp"] = sequence_warps[int(frame_id)]
             start = time.perf_counter()
-            ids = tracker.update(detections)
+            ids = tracker.update(detections, **extra)
             track_seconds += time.perf_counter() - start
             writer.write(int(frame_id), detections, ids)
         writer.close()

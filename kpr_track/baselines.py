@@ -104,8 +104,9 @@ class RoboflowTracker(BaseTracker):
 
         self._sv = supervision
 
-    def update(self, detections: Detections) -> np.ndarray:
-        """Advance by one frame; see :meth:`kpr_track.trackers.BaseTracker.update`.
+    def update(self, detections: Detections, frame: np.ndarray | None = None) -> np.ndarray:
+        """Advance by one frame; see :meth:`kpr_track.trackers.BaseTracker.update`
+        (``frame`` is not used: these trackers run on boxes and scores).
 
         The library's ids start at 0; they are shifted by 1 so that, as for our own
         trackers, ids start at 1 and ``-1`` means "not output".

@@ -50,6 +50,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_false",
         help="do not apply MOTChallenge distractor rules / PoseTrack21 pre-filters",
     )
+    parser.add_argument(
+        "--ignore-rule",
+        choices=["official", "area-share"],
+        default="official",
+        help="PoseTrack21 ignore regions: 'official' drops unmatched boxes whose IoU with a "
+        "region exceeds 0.1 (PoseTrack21's PoseTrackMOT evaluation); 'area-share' drops "
+        "unmatched boxes at least half inside the regions (default: official)",
+    )
     parser.add_argument("--out", type=Path, help="write all metrics to this JSON file")
     parser.set_defaults(func=run)
 
@@ -58,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table and optionally write JSON."""
     from .evaluation.evaluate import evaluate
 
-    results = evaluate(args.gt, args.pred, filters=args.filters)
+    results = evaluate(args.gt, args.pred, filters=args.filters, ignore_rule=args.ignore_rule)
     print(format_table(results))
     if args.out is not None:
         try:

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     apply_offline_env()
     reader = open_frames(args.video, args.posetrack_json, args.max_frames)
     folder = output_dir(Path(args.video), args.out, args.exist_ok)
-    pipeline = build_pipeline(args)
+    pipeline = build_pipeline(args, reader.info.fps)
     settings = RunSettings(
         video=str(args.video),
         detector=args.det,
@@ -120,17 +120,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_pipeline(args: argparse.Namespace):
+def build_pipeline(args: argparse.Namespace, frame_rate: float):
     """The detector, appearance and tracker stages named by ``args`` (``det``, ``tracker``,
     ``reid``, ``imgsz``, ``conf``, ``device``: the ``track`` options or any object with
-    those attributes, e.g. :class:`~kpr_track.dataset_run.TrackOptions`)."""
+    those attributes, e.g. :class:`~kpr_track.dataset_run.TrackOptions`). The tracker gets
+    the sequence's frame rate (frames per second) and the appearance model's
+    ``calibration``."""
     from .detectors.base import build_detector
     from .pipeline import TrackingPipeline
     from .reid import build_reid
     from .trackers import load_tracker
 
-    tracker = load_tracker(args.tracker)
     appearance = build_reid(args.reid, device=args.device)
+    tracker = load_tracker(
+        args.tracker,
+        frame_rate=frame_rate,
+        calibration=None if appearance is None else appearance.calibration,
+    )
     kind = args.det.partition(":")[0]
     if kind == "yolo-pose":
         options = {"imgsz": args.imgsz, "conf": args.conf, "device": args.device}

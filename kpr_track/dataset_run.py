@@ -112,7 +112,7 @@ def track_sequence(job: SequenceJob) -> SequenceResult:
     spec = job.spec
     options = replace(job.options, det=sequence_detector(job.options.det, spec))
     reader = open_frames(spec.source, spec.posetrack_json, options.max_frames)
-    pipeline = build_pipeline(options)
+    pipeline = build_pipeline(options, reader.info.fps)
     settings = RunSettings(
         video=str(spec.source),
         detector=options.det,

@@ -78,5 +78,5 @@ class TrackingPipeline:
             with self.timer("reid"):
                 detections = self.appearance(frame, detections)
         with self.timer("track"):
-            track_ids = self.tracker.update(detections)
+            track_ids = self.tracker.update(detections, frame)
         return detections, track_ids

@@ -8,6 +8,10 @@ For every detection ``i`` of a frame, in the coordinates of its own crop
   maps are merged into K part channels by max within each part;
 - every keypoint of the *other* detections of the frame that falls inside box ``i``
   is drawn the same way, and all of them are merged by max into one negative channel;
+  only other detections scoring at least ``negative_min_score`` (the tracker's
+  ``low_score``: what it ignores is not a person to push away) and overlapping box
+  ``i`` by at most ``duplicate_iou`` (above it the detector found the same person twice,
+  and its joints are the target's own) give negatives;
 - background = clamp(1 - sum of the other channels, 0, 1).
 
 Channel order: ``[background, negative, part_1..part_K]`` (``C = K + 2``).
@@ -55,6 +59,9 @@ def render_prompts(
     min_confidence: float = 0.3,
     sigma: float | None = None,
     negatives: bool = True,
+    scores: np.ndarray | None = None,
+    negative_min_score: float = 0.1,
+    duplicate_iou: float = 0.7,
 ) -> torch.Tensor:
     """Render positive and negative keypoint prompts for all detections of one frame.
 
@@ -68,6 +75,10 @@ def render_prompts(
         min_confidence: keypoints at or below this confidence are not drawn.
         sigma: Gaussian std in crop pixels; default ``W / 22`` (5.75 px at W = 128).
         negatives: draw other people's keypoints into the negative channel.
+        scores: `(N,)` detector scores in [0, 1]; None treats every detection as scoring 1.
+        negative_min_score: score in [0, 1]: lower-scoring detections give no negatives.
+        duplicate_iou: IoU in [0, 1]: another detection overlapping the target more than
+            this is a duplicate of it and gives no negatives (NMS-style threshold).
 
     Returns:
         `(N, K + 2, H, W)` float32 tensor in [0, 1], channels
@@ -98,6 +109,12 @@ def render_prompts(
     )  # fmt: skip
     drawn = inside & (keypoints[None, :, :, 2] > min_confidence)  # (N, N, 17)
     own = np.eye(n, dtype=bool)[:, :, None]
+    scores = np.ones(n, np.float32) if scores is None else np.asarray(scores, np.float32)
+    if scores.shape != (n,):
+        raise InputError(f"render_prompts: expected scores (N,) = ({n},), got {scores.shape}")
+    negative_source = (scores >= negative_min_score)[None, :] & (
+        _box_iou(boxes) <= duplicate_iou
+    )  # (target N, other N)
 
     # Positive prompts: (N, 17, H, W) Gaussians of each detection's own keypoints.
     idx = np.arange(n)
@@ -107,7 +124,7 @@ def render_prompts(
         prompts[:, FIRST_PART + k] = heat[:, membership[k]].amax(dim=1)
 
     if negatives:
-        target, other, joint = np.nonzero(drawn & ~own)  # negative keypoints, (M,) each
+        target, other, joint = np.nonzero(drawn & ~own & negative_source[:, :, None])
         if target.size:
             neg = _gaussians(torch.from_numpy(coords[target, other, joint])[None], size, sigma)[0]
             flat = prompts[:, NEGATIVE].reshape(n, -1)
@@ -124,6 +141,16 @@ def empty_prompts(n: int, size: tuple[int, int] = (256, 128), num_parts: int = 8
     prompts = torch.zeros((n, num_parts + 2, *size), dtype=torch.float32)
     prompts[:, BACKGROUND] = 1.0
     return prompts
+
+
+def _box_iou(boxes: np.ndarray) -> np.ndarray:
+    """`(N, N)` IoU between the `(N, 4)` xyxy boxes of one frame."""
+    top_left = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
+    bottom_right = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    intersection = np.clip(bottom_right - top_left, 0.0, None).prod(axis=-1)
+    area = np.clip(boxes[:, 2:] - boxes[:, :2], 0.0, None).prod(axis=-1)
+    union = area[:, None] + area[None, :] - intersection
+    return np.divide(intersection, union, out=np.zeros_like(union), where=union > 0)
 
 
 def _gaussians(centres: torch.Tensor, size: tuple[int, int], sigma: float) -> torch.Tensor:

@@ -10,7 +10,7 @@ from conftest import shared_path
 
 from kpr_track.cli import main
 
-TRACKERS = ("motion", "bytetrack")
+TRACKERS = ("motion", "motion-no-cmc", "bytetrack")
 MOT17_02 = ("data", "MOT17-mini", "train", "MOT17-02-FRCNN")
 
 

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from kpr_track.errors import InputError
-from kpr_track.trackers.costs import appearance_cost, fuse_costs, iou_cost, mahalanobis_gate
+from kpr_track.reid.calibration import DistanceCalibration
+from kpr_track.trackers.assignment import linear_assignment
+from kpr_track.trackers.costs import (
+    appearance_cost,
+    direction_cost,
+    fuse_costs,
+    iou_cost,
+    mahalanobis_gate,
+)
 from kpr_track.trackers.kalman import CHI2_95_4DOF, KalmanFilter, xyxy_to_xyah
 
 INF = np.inf
@@ -73,56 +81,111 @@ def _unit(v):
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
+def _gallery(track):
+    """(T, P, D) memories as single-entry galleries (T, P, 1, D) + valid mask."""
+    track = np.asarray(track, np.float32)
+    return track[:, :, None], np.ones(track.shape[:2] + (1,), bool)
+
+
 def test_appearance_ignores_part_hidden_in_detection():
     # Slots [foreground, part1, part2]; the track saw all three, the detection hides part2
     # and carries an opposite (garbage) embedding there: it must not count.
-    track = _unit([[[1, 0], [0, 1], [1, 1]]])
+    gallery, valid = _gallery(_unit([[[1, 0], [0, 1], [1, 1]]]))
     det = _unit([[[1, 0], [0, 1], [-1, -1]]])
-    cost, comparable = appearance_cost(track, np.ones((1, 3)), det, np.array([[1, 1, 0.0]]))
-    assert comparable[0, 0]
+    cost, shared = appearance_cost(gallery, valid, det, np.array([[1, 1, 0.0]]))
+    assert shared[0, 0] == 2
     assert cost[0, 0] == pytest.approx(0.0, abs=1e-6)
-    cost_all, _ = appearance_cost(track, np.ones((1, 3)), det, np.ones((1, 3)))
+    cost_all, shared_all = appearance_cost(gallery, valid, det, np.ones((1, 3)))
+    assert shared_all[0, 0] == 3
     assert cost_all[0, 0] == pytest.approx(1 / 3, abs=1e-6)  # (0 + 0 + 2) / 3 / 2
 
 
 def test_appearance_not_comparable_without_shared_part():
-    track = _unit([[[1, 0], [0, 1]]])
-    cost, comparable = appearance_cost(track, np.array([[0, 1.0]]), track, np.array([[1, 0.0]]))
-    assert not comparable[0, 0]
-    assert np.isfinite(cost).all()
+    gallery, valid = _gallery(_unit([[[1, 0], [0, 1]]]))
+    valid[0, 1] = False  # the track never saw part 1; the detection shows only part 1
+    cost, shared = appearance_cost(gallery, valid, _unit([[[1, 0], [0, 1]]]), [[0, 1]])
+    assert shared[0, 0] == 0
+    assert cost[0, 0] == 1.0
 
 
-# Fusion table, one pair per row: (1 - IoU, appearance, comparable, gate, w, min_iou,
-# max_appearance) -> expected cost.
+def test_appearance_rejects_bad_shapes():
+    gallery, valid = _gallery(np.ones((1, 3, 4)))
+    with pytest.raises(InputError, match="equal P"):
+        appearance_cost(gallery, valid, np.ones((2, 2, 4)), np.ones((2, 2)))
+    with pytest.raises(InputError, match="visibility"):
+        appearance_cost(gallery, valid, np.ones((2, 3, 4)), np.ones((2, 2)))
+
+
+# Fusion table, one pair per row: (1 - IoU, p_same, w_app, ocm, w_dir, gate, min_iou)
+# -> expected cost = (1 - IoU) - w_app (2 p - 1) - w_dir ocm, inf where a gate fails.
 @pytest.mark.parametrize(
-    ("iou", "app", "comp", "gate", "w", "min_iou", "max_app", "expected"),
+    ("iou", "p", "w", "ocm", "w_dir", "gate", "min_iou", "expected"),
     [
-        (0.4, None, None, None, 0.0, 0.0, 1.0, 0.4),  # motion only
-        (0.4, 0.2, True, True, 0.5, 0.0, 1.0, 0.3),  # blended
-        (0.4, 0.2, True, True, 0.0, 0.0, 1.0, 0.4),  # weight 0 = motion only
-        (0.4, 0.9, False, True, 0.5, 0.0, 0.3, 0.4),  # no shared part: motion, never rejected
-        (0.4, 0.9, True, True, 0.5, 0.0, 0.3, INF),  # appearance gate
-        (0.4, 0.2, True, False, 0.5, 0.0, 1.0, INF),  # Mahalanobis gate
-        (0.95, 0.1, True, True, 0.5, 0.1, 1.0, INF),  # IoU 0.05 < min_iou 0.1
-        (0.85, 0.1, True, True, 0.5, 0.1, 1.0, 0.475),  # IoU 0.15 >= min_iou 0.1
-        (1.0, 0.1, True, True, 0.5, 0.0, 1.0, 0.55),  # no overlap, re-found by appearance
+        (0.4, None, 0.0, None, 0.0, None, 0.0, 0.4),  # motion only
+        (0.4, 0.5, 0.5, None, 0.0, True, 0.0, 0.4),  # no evidence (p = 0.5): motion cost
+        (0.4, 0.9, 0.5, None, 0.0, True, 0.0, 0.0),  # likely same person: lower
+        (0.4, 0.1, 0.5, None, 0.0, True, 0.0, 0.8),  # likely two people: soft penalty
+        (0.4, 0.9, 0.0, None, 0.0, True, 0.0, 0.4),  # weight 0 = motion only
+        (0.4, 0.9, 0.5, None, 0.0, False, 0.0, INF),  # Mahalanobis gate
+        (0.95, 0.9, 0.5, None, 0.0, True, 0.1, INF),  # IoU 0.05 < min_iou 0.1
+        (0.85, 0.9, 0.5, None, 0.0, True, 0.1, 0.45),  # IoU 0.15 >= min_iou 0.1
+        (1.0, 0.95, 0.5, None, 0.0, True, 0.0, 0.55),  # no overlap, re-found by appearance
+        (0.4, None, 0.0, 0.5, 0.2, True, 0.0, 0.3),  # course continued (OCM)
+        (0.4, None, 0.0, -0.5, 0.2, True, 0.0, 0.5),  # turned back
+        (0.4, None, 0.0, 0.5, 0.0, True, 0.0, 0.4),  # OCM off
     ],
 )
-def test_fuse_costs_table(iou, app, comp, gate, w, min_iou, max_app, expected):
+def test_fuse_costs_table(iou, p, w, ocm, w_dir, gate, min_iou, expected):
     def as_matrix(value):
         return None if value is None else np.array([[value]])
 
     cost = fuse_costs(
         as_matrix(iou),
-        appearance=as_matrix(app),
-        comparable=as_matrix(comp),
-        gate=as_matrix(gate),
+        same_probability=as_matrix(p),
         appearance_weight=w,
+        direction=as_matrix(ocm),
+        direction_weight=w_dir,
+        gate=as_matrix(gate),
         min_iou=min_iou,
-        max_appearance_distance=max_app,
     )
     assert cost.shape == (1, 1)
     assert cost[0, 0] == pytest.approx(expected)
+
+
+def test_appearance_evidence_never_loses_to_a_pair_without_it():
+    """The review case of issue 8: a true match (IoU 0.80, distance 0.34, the same-person
+    median of the pose-guided parts on PETS09) against a detection sharing no visible
+    part at IoU 0.75. The old blend cost them 0.27 and 0.25 and picked the wrong one."""
+    calibration = DistanceCalibration(
+        midpoint=0.39, slope=25.0, same_median=0.34, different_median=0.43
+    )
+    distance = np.array([[0.34, 0.9]])
+    shared = np.array([[3, 0]])
+    p_same = np.where(shared > 0, calibration.same_probability(distance), 0.5)
+    cost = fuse_costs(np.array([[0.20, 0.25]]), same_probability=p_same, appearance_weight=0.5)
+    assert cost[0, 0] < 0.20  # appearance lowered the true match below its motion cost
+    assert cost[0, 1] == pytest.approx(0.25)  # no evidence: exactly the motion cost
+    matches, _, _ = linear_assignment(cost, 0.8)
+    assert matches.tolist() == [[0, 0]]
+
+
+@pytest.mark.parametrize(
+    ("direction", "detection_centre", "expected"),
+    [
+        ((1.0, 0.0), (20.0, 0.0), 0.5),  # straight on
+        ((1.0, 0.0), (-20.0, 0.0), -0.5),  # turned back
+        ((1.0, 0.0), (0.0, 20.0), 0.0),  # perpendicular
+        ((1.0, 0.0), (20.0, 20.0), 0.25),  # 45 degrees
+        ((0.0, 0.0), (20.0, 0.0), 0.0),  # no known direction
+        ((1.0, 0.0), (2.0, 0.0), 0.0),  # step shorter than min_motion (5 px)
+    ],
+)
+def test_direction_cost_table(direction, detection_centre, expected):
+    x, y = detection_centre
+    box = np.array([[x - 10, y - 20, x + 10, y + 20]])
+    term = direction_cost(np.array([direction]), np.zeros((1, 2)), box, min_motion=5.0)
+    assert term.shape == (1, 1)
+    assert term[0, 0] == pytest.approx(expected)
 
 
 def test_fuse_costs_empty():
@@ -134,5 +197,5 @@ def test_fuse_costs_rejects_nan_and_bad_shapes():
         fuse_costs(np.array([[np.nan]]))
     with pytest.raises(InputError, match="gate"):
         fuse_costs(np.zeros((2, 3)), gate=np.ones((3, 2), bool))
-    with pytest.raises(InputError, match="comparable"):
-        fuse_costs(np.zeros((1, 1)), appearance=np.zeros((1, 1)), appearance_weight=0.5)
+    with pytest.raises(InputError, match="same_probability"):
+        fuse_costs(np.zeros((1, 1)), same_probability=np.zeros((2, 1)), appearance_weight=0.5)

@@ -14,7 +14,7 @@ from torchvision.ops import box_iou
 
 from kpr_track.detectors import build_detector
 from kpr_track.detectors.base import check_frame
-from kpr_track.detectors.files import MotFileDetector
+from kpr_track.detectors.files import MotFileDetector, causal_score_rank
 from kpr_track.detectors.yolox import letterbox
 from kpr_track.errors import ConfigError, InputError, WeightsError
 
@@ -119,14 +119,30 @@ def test_det_file_box_counts(parts, frame_id, expected):
     assert ((found.scores >= 0) & (found.scores <= 1)).all()
 
 
-def test_det_file_ltwh_to_xyxy_and_scaled_scores():
+def test_det_file_ltwh_to_xyxy_and_causal_scores():
     detector = MotFileDetector(shared_path(*PETS09, "det", "det.txt"))
     found = detector.detect(None, 1)
-    # first line: 1,-1,500,158,30.979,70.299,93.673,...; scores span [-0.47763, 138.92]
+    # first line: 1,-1,500,158,30.979,70.299,93.673,...; raw scores span [-0.48, 138.92]
     np.testing.assert_allclose(found.boxes[0], [500, 158, 530.979, 228.299], rtol=1e-6)
-    assert found.scores[0] == pytest.approx((93.673 + 0.47763) / (138.92 + 0.47763))
+    rows = np.loadtxt(shared_path(*PETS09, "det", "det.txt"), delimiter=",")
+    first = rows[rows[:, 0] == 1, 6]
+    # Frame 1 is ranked among frame 1 only: later frames (and the 138.9 outlier) do not count.
+    expected = (first[:, None] >= first[None, :]).sum(axis=1) / len(first)
+    np.testing.assert_allclose(found.scores, expected, rtol=1e-6)
     assert detector.frame_ids[0] == 1 and detector.frame_ids[-1] == 795
     assert len(detector.detect(None, 10_000)) == 0
+
+
+def test_causal_score_rank_ignores_the_future_and_keeps_order():
+    frames = np.array([1, 1, 1, 2, 2])
+    raw = np.array([3.0, -1.0, 10.0, 500.0, 2.0])
+    mapped = causal_score_rank(frames, raw)
+    assert mapped[:3].tolist() == pytest.approx([2 / 3, 1 / 3, 1.0])
+    assert mapped[3:].tolist() == pytest.approx([1.0, 2 / 5])
+    # An outlier in a later frame leaves earlier frames untouched (min-max would not).
+    outlier = causal_score_rank(np.r_[frames, 3], np.r_[raw, 1e6])
+    assert outlier[:5].tolist() == pytest.approx(mapped.tolist())
+    assert ((mapped > 0) & (mapped <= 1)).all()
 
 
 def test_gt_file_filters():

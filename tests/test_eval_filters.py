@@ -17,6 +17,7 @@ from test_readers_posetrack import (
     write_posetrack_mot,
 )
 
+from kpr_track.errors import InputError
 from kpr_track.evaluation.evaluate import evaluate
 from kpr_track.evaluation.filters import box_iou, posetrack21_filters
 from kpr_track.evaluation.sequence import GroundTruth, SequenceData, Tracks
@@ -83,29 +84,43 @@ def test_tracks_shorter_than_three_frames_are_dropped():
     assert len(posetrack21_filters(sequence([], pred), min_track_length=2).pred) == 5
 
 
-def test_unmatched_predictions_mostly_inside_ignore_regions_are_dropped():
+def _ignore_region_case():
     region = np.array([[100, 0], [200, 0], [200, 100], [100, 100]], float)
     gt_box = [110.0, 10.0, 40.0, 80.0]  # a person annotated inside the region
     pred = tracks(
         [
-            (1, 1, [112.0, 10.0, 40.0, 80.0]),  # matches the gt: kept
-            (1, 2, [150.0, 10.0, 40.0, 80.0]),  # unmatched, all inside: dropped
-            (1, 3, [180.0, 10.0, 40.0, 80.0]),  # unmatched, half inside: dropped (>= 0.5)
-            (1, 4, [190.0, 10.0, 40.0, 80.0]),  # unmatched, a quarter inside: kept
+            (1, 1, [112.0, 10.0, 40.0, 80.0]),  # matches the gt: kept by both rules
+            (1, 2, [150.0, 10.0, 40.0, 80.0]),  # unmatched, all inside (region IoU 0.32)
+            (1, 3, [180.0, 10.0, 40.0, 80.0]),  # half inside (region IoU 0.14)
+            (1, 4, [190.0, 10.0, 40.0, 80.0]),  # a quarter inside (region IoU 0.07)
+            (1, 5, [160.0, 40.0, 10.0, 20.0]),  # small box, all inside (region IoU 0.02)
             (2, 2, [150.0, 10.0, 40.0, 80.0]),  # frame without regions: kept
         ]
-        + [(3, i, [0.0, 0.0, 1.0, 1.0]) for i in (1, 2, 3, 4)]  # long enough tracks
-        + [(4, i, [0.0, 0.0, 1.0, 1.0]) for i in (1, 3, 4)]
+        + [(3, i, [0.0, 0.0, 1.0, 1.0]) for i in (1, 2, 3, 4, 5)]  # long enough tracks
+        + [(4, i, [0.0, 0.0, 1.0, 1.0]) for i in (1, 3, 4, 5)]
     )
-    seq = sequence([(1, 7, gt_box)], pred, regions={1: [region]})
-    kept = posetrack21_filters(seq).pred
-    frame_one = kept.frames == 1
-    assert kept.ids[frame_one].tolist() == [1, 4]
+    return sequence([(1, 7, gt_box)], pred, regions={1: [region]})
+
+
+@pytest.mark.parametrize(
+    ("options", "kept_ids"),
+    [
+        ({}, [1, 4, 5]),  # official: region IoU > 0.1 dropped; the small box survives
+        ({"ignore_rule": "official", "ignore_iou": 0.2}, [1, 3, 4, 5]),
+        ({"ignore_rule": "area-share"}, [1, 4]),  # at least half the box inside
+        ({"ignore_rule": "area-share", "ignore_overlap": 0.3}, [1, 4]),
+        ({"ignore_rule": "area-share", "ignore_overlap": 0.2}, [1]),
+    ],
+)
+def test_unmatched_predictions_in_ignore_regions_are_dropped(options, kept_ids):
+    kept = posetrack21_filters(_ignore_region_case(), **options).pred
+    assert kept.ids[kept.frames == 1].tolist() == kept_ids
     assert 2 in kept.ids[kept.frames == 2]
-    loose = posetrack21_filters(seq, ignore_overlap=0.3).pred
-    assert loose.ids[loose.frames == 1].tolist() == [1, 4]
-    strict = posetrack21_filters(seq, ignore_overlap=0.2).pred
-    assert strict.ids[strict.frames == 1].tolist() == [1]
+
+
+def test_unknown_ignore_rule_is_an_error():
+    with pytest.raises(InputError, match="ignore_rule"):
+        posetrack21_filters(_ignore_region_case(), ignore_rule="strict")
 
 
 def fixture_paths(tmp_path: Path, results: dict) -> tuple[Path, Path]:

@@ -72,3 +72,23 @@ def test_score_scaled_noise(score, pull):
         assert new_mean[0] == pytest.approx(110.0)
     else:
         assert 100.0 < new_mean[0] < 110.0
+
+
+@pytest.mark.parametrize("time_step", [30 / 7, 2.0, 0.5])
+@pytest.mark.parametrize("exponent", [1.0, 1.5])
+def test_process_noise_std_grows_as_dt_power_and_initial_velocity_spread_as_dt(time_step, exponent):
+    """Per-step process variance ~ dt^(2 e) (kalman module docstring)."""
+    state = np.array([50.0, 50.0, 0.5, 80.0])
+    reference = KalmanFilter()
+    scaled = KalmanFilter(time_step=time_step, noise_exponent=exponent)
+    mean, cov = reference.initiate(state)
+    added = reference.predict(mean, cov)[1] - reference._motion @ cov @ reference._motion.T
+    added_scaled = scaled.predict(mean, cov)[1] - scaled._motion @ cov @ scaled._motion.T
+    assert np.diag(added_scaled) == pytest.approx(np.diag(added) * time_step ** (2 * exponent))
+    velocity_spread = np.diag(scaled.initiate(state)[1])[4:6]
+    assert velocity_spread == pytest.approx(np.diag(cov)[4:6] * time_step**2)
+
+
+def test_time_step_must_be_positive():
+    with pytest.raises(ValueError, match="time_step"):
+        KalmanFilter(time_step=0.0)

@@ -15,6 +15,7 @@ from kpr_track.prompts import (
     keypoints_in_crops,
     render_prompts,
 )
+from kpr_track.trackers.costs import iou_cost
 
 SIZE = (256, 128)
 
@@ -73,6 +74,39 @@ def test_negative_prompts_are_the_other_persons_keypoints(pets_crossing):
     without = render_prompts(dets.boxes, dets.keypoints, SIZE, negatives=False).numpy()
     assert without[:, NEGATIVE].max() == 0.0
     np.testing.assert_array_equal(without[:, FIRST_PART:], prompts[:, FIRST_PART:])
+
+
+@pytest.mark.parametrize(
+    ("change", "gives_negatives"),
+    [
+        ("none", True),  # the other person, confident, IoU 0.69 with the target
+        ("low_score", False),  # scores below negative_min_score (the tracker ignores it)
+        ("duplicate", False),  # a second box of the target itself (IoU > duplicate_iou)
+    ],
+)
+def test_negatives_only_from_confident_other_people(pets_crossing, change, gives_negatives):
+    """PETS09 frame 31: add to the real detections one more box and see whether its joints
+    become negatives of the target."""
+    _, dets = pets_crossing
+    iou = 1 - iou_cost(dets.boxes, dets.boxes)
+    np.fill_diagonal(iou, 0)
+    target, other = np.unravel_index(iou.argmax(), iou.shape)  # the overlapping pair
+    extra_box = dets.boxes[other]
+    extra_keypoints = dets.keypoints[other]
+    score = 0.9
+    if change == "low_score":
+        score = 0.03
+    elif change == "duplicate":  # the target's box shifted by 2 px with its own joints
+        extra_box = dets.boxes[target] + 2.0
+        extra_keypoints = dets.keypoints[target].copy()
+        extra_keypoints[:, :2] += 2.0
+    keep = np.arange(len(dets)) != other  # the added box replaces the real other person
+    boxes = np.concatenate([dets.boxes[keep], extra_box[None]])
+    keypoints = np.concatenate([dets.keypoints[keep], extra_keypoints[None]])
+    scores = np.r_[np.ones(keep.sum()), score].astype(np.float32)
+    prompts = render_prompts(boxes, keypoints, SIZE, scores=scores, negative_min_score=0.05)
+    row = int(np.flatnonzero(keep).tolist().index(target))
+    assert (prompts[row, NEGATIVE].max() > 0.9) == gives_negatives
 
 
 def test_background_is_the_complement(pets_crossing):

@@ -7,7 +7,9 @@ import pytest
 
 from kpr_track.detections import Detections
 from kpr_track.errors import ConfigError, InputError
+from kpr_track.reid.calibration import DistanceCalibration
 from kpr_track.trackers import BaseTracker, KPRTracker, TrackState, build_tracker
+from kpr_track.trackers.costs import appearance_cost
 from kpr_track.trackers.track import Track
 
 
@@ -109,7 +111,12 @@ def test_low_score_detection_extends_track_but_never_starts_one():
     assert tracker.update(frame([box_at(300)], scores=[0.05])).tolist() == [-1]  # below low
 
 
-def _crossing_and_back(with_appearance: bool) -> list[list[int]]:
+# A calibration like the ones appearance models ship: same person below 0.3, different
+# people above it (p_same 0.5 at 0.3).
+CALIBRATION = DistanceCalibration(midpoint=0.3, slope=20.0, same_median=0.15, different_median=0.5)
+
+
+def _crossing_and_back(with_appearance: bool, calibration=CALIBRATION) -> list[list[int]]:
     """Two people meet, fully overlap and walk back the way they came.
 
     A constant-velocity model predicts that each keeps walking, so motion alone hands
@@ -117,7 +124,7 @@ def _crossing_and_back(with_appearance: bool) -> list[list[int]]:
     """
     rng = np.random.default_rng(0)
     looks = unit(rng.normal(size=(2, 3, 16)))  # person A, B: [foreground, 2 parts] x D=16
-    tracker = KPRTracker(appearance_weight=0.5 if with_appearance else 0.0)
+    tracker = KPRTracker(appearance_weight=0.5 if with_appearance else 0.0, calibration=calibration)
     path = [3.0 * t for t in range(8)] + [3.0 * t for t in range(8, -1, -1)]
     truth = []
     for step in path:
@@ -134,51 +141,77 @@ def test_crossing_appearance_keeps_identities_that_motion_swaps():
     assert all(ids == [1, 2] for ids in kpr)
 
 
+def test_without_calibration_appearance_is_ignored_with_a_warning(caplog):
+    with caplog.at_level("WARNING"):
+        uncalibrated = _crossing_and_back(with_appearance=True, calibration=None)
+    assert uncalibrated == _crossing_and_back(with_appearance=False)
+    assert sum("no appearance calibration" in r.message for r in caplog.records) == 1
+
+
 def test_detections_without_embeddings_run_motion_only():
-    tracker = KPRTracker(appearance_weight=0.5)
+    tracker = KPRTracker(appearance_weight=0.5, calibration=CALIBRATION)
     for t in range(4):
         assert tracker.update(frame([box_at(3.0 * t)])).tolist() == [1]
-    assert tracker.tracks[0].embeddings is None
+    assert tracker.tracks[0].gallery is None
+
+
+def _looks(*rows):
+    return unit(np.array(rows, np.float32))[None]  # (1, P, D)
 
 
 def test_part_hidden_in_detection_is_ignored_by_tracker_and_memory():
     looks = unit(np.eye(3, 8)[None])  # one person: [foreground, part1, part2]
-    tracker = KPRTracker(appearance_weight=0.9, max_appearance_distance=0.2)
+    tracker = KPRTracker(appearance_weight=0.5, calibration=CALIBRATION, gallery_size=2)
     for _ in range(3):
         tracker.update(frame([box_at(0)], embeddings=looks, visibility=np.ones((1, 3))))
-    memory = tracker.tracks[0].embeddings.copy()
     # Legs (part2) hidden by an occluder whose features land in that slot: another vector.
     occluded = looks.copy()
     occluded[0, 2] = np.eye(8)[5]
     ids = tracker.update(frame([box_at(0)], embeddings=occluded, visibility=[[1.0, 1.0, 0.2]]))
     assert ids.tolist() == [1]
     track = tracker.tracks[0]
-    assert track.embeddings[2] == pytest.approx(memory[2])  # hidden slot untouched
-    assert track.visibility.tolist() == [True, True, True]  # OR over what was seen
-    # Were the slot counted, the distance (0 + 0 + sqrt 2) / 3 / 2 = 0.24 would exceed 0.2.
-    ids = tracker.update(frame([box_at(0)], embeddings=occluded, visibility=np.ones((1, 3))))
-    assert ids.tolist() == [-1]
+    assert track.gallery[2, 0] == pytest.approx(looks[0, 2])  # hidden slot untouched
+    assert track.gallery_valid.all()  # foreground and part1 were pushed again
+    assert track.gallery[0, 0] == pytest.approx(looks[0, 0])
 
 
-def test_memory_ema_renormalised_and_first_sighting_copied():
+def test_gallery_keeps_the_last_views_and_matches_the_closest():
     kalman = KPRTracker().kalman
-    emb = unit([[1.0, 0.0], [0.0, 1.0]])
+    views = [_looks([1, 0, 0])[0], _looks([0, 1, 0])[0], _looks([0, 0, 1])[0]]
     track = Track(
-        kalman,
-        np.array(box_at(0)),
-        0.9,
-        np.zeros((17, 3)),
-        emb,
-        np.array([1.0, 0.0]),
-        momentum=0.9,
-        visibility_threshold=0.5,
+        kalman, np.array(box_at(0)), 0.9, np.zeros((17, 3)), views[0], np.ones(1),
+        gallery_size=2, visibility_threshold=0.5,
+    )  # fmt: skip
+    for view in views[1:]:
+        track.remember(view, np.ones(1))
+    assert track.gallery[0] == pytest.approx(np.stack([views[2][0], views[1][0]]))  # newest first
+    assert track.gallery_valid.tolist() == [[True, True]]
+    distance, shared = appearance_cost(
+        track.gallery[None], track.gallery_valid[None], np.stack(views), np.ones((3, 1))
     )
-    assert track.visibility.tolist() == [True, False]
-    new = unit([[0.0, 1.0], [1.0, 0.0]])
-    track.update(kalman, np.array(box_at(0)), 0.9, np.zeros((17, 3)), new, np.array([1.0, 1.0]))
-    assert track.embeddings[0] == pytest.approx(unit([0.9, 0.1]))  # EMA, unit length
-    assert track.embeddings[1] == pytest.approx([1.0, 0.0])  # first sighting: copied
-    assert track.visibility.tolist() == [True, True]
+    # The oldest view was dropped (distance sqrt(2) / 2); the other two are in the gallery.
+    assert distance[0] == pytest.approx([np.sqrt(2) / 2, 0.0, 0.0], abs=1e-6)
+    assert shared.tolist() == [[1, 1, 1]]
+
+
+def test_second_round_and_overlapping_matches_leave_memory_alone():
+    looks = _looks([1, 0], [0, 1])
+    tracker = KPRTracker(
+        high_score=0.5, low_score=0.1, new_track_score=0.6, calibration=CALIBRATION
+    )
+    tracker.update(frame([box_at(0)], embeddings=looks, visibility=np.ones((1, 2))))
+    other = _looks([0, 1], [1, 0])
+    # Low score: matched in the second round on IoU, appearance not stored.
+    tracker.update(frame([box_at(1)], scores=[0.3], embeddings=other, visibility=np.ones((1, 2))))
+    assert tracker.tracks[0].time_since_update == 0
+    assert tracker.tracks[0].gallery_valid.sum() == 2  # only the birth view
+    # High score but overlapping another person (IoU 0.6 > memory_max_overlap 0.3).
+    both = np.concatenate([other, other])
+    tracker.update(frame([box_at(2), box_at(12)], embeddings=both, visibility=np.ones((2, 2))))
+    assert tracker.tracks[0].gallery_valid.sum() == 2
+    # Alone and confident: stored.
+    tracker.update(frame([box_at(3)], embeddings=other, visibility=np.ones((1, 2))))
+    assert tracker.tracks[0].gallery_valid.sum() == 4
 
 
 def test_instances_do_not_share_ids_and_reset_restarts():
@@ -189,3 +222,57 @@ def test_instances_do_not_share_ids_and_reset_restarts():
     first.reset()
     assert first.tracks == ()
     assert first.update(frame([box_at(500)])).tolist() == [1]
+
+
+def _refound_velocity(reupdate: bool) -> float:
+    """A person at 10 px/frame is missed for 4 frames, then re-found 80 px further on
+    (it sped up to 16 px/frame while unseen): the x velocity after the re-update."""
+    kalman = KPRTracker().kalman
+    track = Track(
+        kalman, np.array(box_at(0)), 0.9, np.zeros((17, 3)), None, None,
+        gallery_size=1, visibility_threshold=0.5,
+    )  # fmt: skip
+    for x in (10, 20, 30):
+        track.mean, track.covariance = kalman.predict(track.mean, track.covariance)
+        track.mark_predicted()
+        track.update(kalman, np.array(box_at(x)), 0.9, np.zeros((17, 3)), reupdate=reupdate)
+    for _ in range(5):  # 4 frames missed, matched on the 5th
+        track.mean, track.covariance = kalman.predict(track.mean, track.covariance)
+        track.mark_predicted()
+    track.update(kalman, np.array(box_at(110)), 0.9, np.zeros((17, 3)), reupdate=reupdate)
+    return float(track.mean[4])
+
+
+def test_observation_centric_reupdate_learns_the_velocity_over_the_gap():
+    with_oru, without = _refound_velocity(True), _refound_velocity(False)
+    assert abs(with_oru - 16.0) < abs(without - 16.0)
+    assert with_oru > 13.0  # the interpolated path moves at 16 px/frame
+
+
+@pytest.mark.parametrize("frame_rate", [0.0, -7.0])
+def test_frame_rate_must_be_positive(frame_rate):
+    with pytest.raises(ConfigError, match="frame_rate"):
+        KPRTracker(frame_rate=frame_rate)
+
+
+@pytest.mark.parametrize(("frame_rate", "time_step"), [(None, 1.0), (30.0, 1.0), (7.0, 30 / 7)])
+def test_frame_rate_sets_the_kalman_time_step(frame_rate, time_step):
+    assert KPRTracker(frame_rate=frame_rate).kalman.time_step == pytest.approx(time_step)
+
+
+def test_camera_warp_moves_predictions_when_the_camera_starts_panning():
+    """A standing person; after 5 frames the camera starts panning 30 px/frame, so in the
+    image the person jumps 30 px left per frame. With the warp the prediction follows;
+    without it the 40 px wide box overlaps its prediction by IoU 0.14 (cost 0.86 > 0.8)."""
+
+    def run(camera_motion: bool) -> list[list[int]]:
+        tracker = KPRTracker(camera_motion=camera_motion, min_hits=1)
+        out = []
+        for t in range(8):
+            shift = 30.0 * max(t - 4, 0)
+            warp = np.array([[1.0, 0.0, -30.0 if t > 4 else 0.0], [0.0, 1.0, 0.0]])
+            out.append(tracker.update(frame([box_at(400 - shift)]), camera_warp=warp).tolist())
+        return out
+
+    assert run(True) == [[1]] * 8
+    assert run(False)[5] == [2]  # lost and restarted

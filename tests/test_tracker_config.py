@@ -58,7 +58,13 @@ def test_custom_yaml_file(tmp_path):
         ("tracker: kpr\nappearance_weight: 1.5\n", r"custom\.yaml.*appearance_weight"),
         ("tracker: kpr\nmin_hits: 0\n", r"custom\.yaml.*min_hits"),
         ("tracker: kpr\nlow_score: 0.7\nhigh_score: 0.5\n", r"custom\.yaml.*low_score"),
-        ("tracker: kpr\nmemory_momentum: 1.0\n", r"custom\.yaml.*memory_momentum"),
+        ("tracker: kpr\ngallery_size: 0\n", r"custom\.yaml.*gallery_size"),
+        (
+            "tracker: kpr\nhigh_score: 0.5\nnew_track_score: 0.3\n",
+            r"custom\.yaml.*new_track_score.*>= high_score",
+        ),
+        ("tracker: kpr\nmax_appearance_distance: 0.35\n", r"custom\.yaml.*max_appearance_distance"),
+        ("tracker: kpr\nreference_fps: 0\n", r"custom\.yaml.*reference_fps"),
         ("tracker: kpr\nmax_age: ten\n", r"custom\.yaml.*max_age.*int"),
     ],
 )

@@ -37,11 +37,13 @@ class BaseTracker(ABC):
         return track_id
 
     @abstractmethod
-    def update(self, detections: Detections) -> np.ndarray:
+    def update(self, detections: Detections, frame: np.ndarray | None = None) -> np.ndarray:
         """Advance by one frame.
 
         Args:
             detections: the ``N`` detections of the new frame (possibly empty).
+            frame: the `(H, W, 3)` BGR uint8 image, for trackers that read it (camera
+                motion); others ignore it.
 
         Returns:
             `(N,)` int64 track id per input detection, ``-1`` where the detection is

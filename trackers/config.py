@@ -11,6 +11,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kpr_track.config import from_mapping, load_yaml, preset_path
 from kpr_track.errors import ConfigError
@@ -29,27 +30,55 @@ class TrackerConfig:
 
     high_score: float = 0.5  # [0,1] score: detections at or above it enter the first round
     low_score: float = 0.1  # [0,1] score: detections below it are ignored
-    new_track_score: float = 0.6  # [0,1] score: unmatched detections at or above it start tracks
-    match_cost: float = 0.8  # cost in [0,1]: largest fused cost of a first-round match
+    new_track_score: float = 0.6  # [0,1] score >= high_score: unmatched ones start tracks
+    match_cost: float = 0.8  # cost: largest fused cost of a first-round match
     low_match_cost: float = 0.5  # cost in [0,1]: largest 1 - IoU of a low-score match
-    unconfirmed_match_cost: float = 0.7  # cost in [0,1]: largest fused cost, tentative tracks
+    unconfirmed_match_cost: float = 0.7  # cost: largest fused cost, tentative tracks
     min_iou: float = 0.0  # IoU in [0,1]: pairs below it are infeasible (0 = no IoU gate)
     # Squared Mahalanobis distance, 4 dof (inf = no motion gate). The 99 % quantile: a 95 %
     # gate rejects 1 true match in 20 per frame by construction, which fragments tracks.
     gate_threshold: float = CHI2_99_4DOF
-    appearance_weight: float = 0.5  # [0,1] weight of appearance in the fused cost (0 = motion)
-    max_appearance_distance: float = 0.35  # distance in [0,1]: comparable pairs above it fail
-    memory_momentum: float = 0.9  # [0,1) EMA weight of a track's old appearance memory
+    # Appearance (costs.fuse_costs): cost shift of a pair = weight * (2 p_same - 1), p_same
+    # from the appearance model's DistanceCalibration; the weight reaches appearance_weight
+    # when the pair shares full_weight_parts visible slots, pro rata below.
+    appearance_weight: float = 0.5  # cost units in [0,1] (0 = motion only)
+    full_weight_parts: int = 3  # slots (foreground + parts) >= 1
+    gallery_size: int = 5  # embeddings kept per slot (1 = last seen only)
+    memory_max_overlap: float = 0.3  # IoU in [0,1]: a detection overlapping another more
+    # than this does not update the appearance memory (occluded crop)
     visibility_threshold: float = 0.5  # [0,1] visibility above which a part counts as seen
     max_age: int = 30  # frames a lost track is kept for re-identification
     min_hits: int = 3  # frames: consecutive matches before a new track is output
     score_scaled_noise: bool = False  # scale Kalman measurement noise by (1 - score)
+    reference_fps: float = 30.0  # frames/s at which the Kalman noise constants hold (> 0)
+    noise_exponent: float = 1.0  # >= 0: process noise std x (reference_fps / fps)^exponent
+    observation_reupdate: bool = True  # OC-SORT ORU: re-run the filter over a gap
+    direction_weight: float = 0.2  # cost units in [0,1]: OC-SORT OCM weight (0 = off)
+    direction_delta: int = 3  # frames >= 1: OCM velocity from observations this far apart
+    direction_min_motion: float = 0.1  # box heights: slower observed motion has no direction
+    camera_motion: bool = True  # estimate and apply camera motion (needs frames)
+    camera_min_shift: float = 1.0  # px >= 0: smaller warps of the track centres are ignored
 
     def __post_init__(self) -> None:
         for name in _UNIT_INTERVAL:
             _require(self, name, 0.0 <= getattr(self, name) <= 1.0, "in [0, 1]")
-        _require(self, "memory_momentum", 0.0 <= self.memory_momentum < 1.0, "in [0, 1)")
         _require(self, "low_score", self.low_score <= self.high_score, "<= high_score")
+        _require(
+            self,
+            "new_track_score",
+            self.new_track_score >= self.high_score,
+            f">= high_score ({self.high_score}; lower would start tracks from second-round "
+            "detections)",
+        )
+        for name in ("match_cost", "unconfirmed_match_cost"):
+            _require(self, name, 0.0 <= getattr(self, name) <= 2.0, "in [0, 2]")
+        _require(self, "full_weight_parts", self.full_weight_parts >= 1, ">= 1 slot")
+        _require(self, "gallery_size", self.gallery_size >= 1, ">= 1 embedding")
+        _require(self, "reference_fps", self.reference_fps > 0, "> 0 frames per second")
+        _require(self, "noise_exponent", self.noise_exponent >= 0, ">= 0")
+        _require(self, "direction_delta", self.direction_delta >= 1, ">= 1 frame")
+        _require(self, "direction_min_motion", self.direction_min_motion >= 0, ">= 0")
+        _require(self, "camera_min_shift", self.camera_min_shift >= 0, ">= 0 pixels")
         gate_ok = self.gate_threshold > 0 and not math.isnan(self.gate_threshold)
         _require(self, "gate_threshold", gate_ok, "> 0 (or inf to disable the gate)")
         _require(self, "max_age", self.max_age >= 0, ">= 0 frames")
@@ -61,13 +90,12 @@ _UNIT_INTERVAL = (
     "high_score",
     "low_score",
     "new_track_score",
-    "match_cost",
     "low_match_cost",
-    "unconfirmed_match_cost",
     "min_iou",
     "appearance_weight",
-    "max_appearance_distance",
+    "memory_max_overlap",
     "visibility_threshold",
+    "direction_weight",
 )
 
 
@@ -78,8 +106,15 @@ def _require(config: TrackerConfig, name: str, ok: bool, expected: str) -> None:
         )
 
 
-def load_tracker(name_or_yaml: str | Path) -> BaseTracker:
+def load_tracker(name_or_yaml: str | Path, **inputs: Any) -> BaseTracker:
     """Build a tracker from a shipped preset name (``"kpr"``, ``"motion"``) or a YAML file.
+
+    Args:
+        name_or_yaml: preset name or YAML path.
+        **inputs: facts about the input that are not settings, passed to the tracker's
+            constructor as given: for :class:`~kpr_track.trackers.KPRTracker`
+            ``frame_rate`` (frames per second of the sequence) and ``calibration``
+            (the appearance model's ``DistanceCalibration``).
 
     Raises:
         ConfigError: naming the file, when the preset is unknown, the ``tracker`` key is
@@ -94,7 +129,8 @@ def load_tracker(name_or_yaml: str | Path) -> BaseTracker:
     try:
         cls = tracker_class(name)
         settings = from_mapping(cls.config_class, data, str(path))
-        return cls(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)})
+        values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+        return cls(**values, **inputs)
     except ConfigError as error:
         message = str(error)
         raise ConfigError(

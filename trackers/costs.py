@@ -2,9 +2,10 @@
 
 Every function returns a `(T, N)` matrix, tracks by detections (STYLE.md, norfair's
 pluggable distances). :func:`fuse_costs` turns the cues into the assignment cost:
-the part-visibility appearance distance (KPR, Somers et al. ECCV 2024) blended with
-``1 - IoU`` where the pair shares a visible part, ``1 - IoU`` alone where it does not,
-and ``inf`` wherever a gate fails.
+``1 - IoU``, shifted down (or, bounded, up) by the calibrated same-person probability of
+the part-visibility appearance distance (KPR, Somers et al. ECCV 2024) where the pair
+shares a visible part, and by OC-SORT's direction-consistency term; ``inf`` wherever a
+gate fails.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 
 from kpr_track.errors import InputError
-from kpr_track.reid.distance import part_distance
 
 from .kalman import CHI2_95_4DOF, KalmanFilter, xyxy_to_xyah
 
@@ -68,68 +68,147 @@ def mahalanobis_gate(
 
 
 def appearance_cost(
-    track_embeddings: np.ndarray,
-    track_visibility: np.ndarray,
+    gallery_embeddings: np.ndarray,
+    gallery_valid: np.ndarray,
     detection_embeddings: np.ndarray,
     detection_visibility: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Part-visibility distance between track memories and detections.
+    """Part-visibility distance between track galleries and detections.
 
-    Wraps :func:`kpr_track.reid.distance.part_distance`: only embeddings visible in
-    *both* the track memory and the detection are compared, so a part the track has
-    seen but the detection hides contributes nothing.
+    The part-visibility distance of KPR (Somers et al., ECCV 2024, Sec. 3.4; see
+    :mod:`kpr_track.reid.distance`) with a gallery per slot: for each slot visible in
+    both, the Euclidean distance to the *closest* of the track's stored embeddings of
+    that slot, then the average over the shared slots, halved into [0, 1]:
+
+        d(t, n) = sum_i s_i min_g ||f_ig^t - f_i^n||_2 / (2 sum_i s_i),
+        s_i = [slot i in the track's gallery] * [slot i visible in the detection]
 
     Args:
-        track_embeddings: `(T, 1+K, D)` L2-normalised memory ``[foreground, parts]``.
-        track_visibility: `(T, 1+K)` in [0, 1].
-        detection_embeddings: `(N, 1+K, D)` L2-normalised.
-        detection_visibility: `(N, 1+K)` in [0, 1].
+        gallery_embeddings: `(T, P, G, D)` L2-normalised, ``P = 1 + K`` slots
+            ``[foreground, parts]``, ``G`` stored embeddings per slot.
+        gallery_valid: `(T, P, G)` bool, True where an embedding is stored.
+        detection_embeddings: `(N, P, D)` L2-normalised.
+        detection_visibility: `(N, P)` bool or {0, 1}: slots the detection shows.
 
     Returns:
-        ``(cost, comparable)``: `(T, N)` float64 distance in [0, 1] (values where
-        ``comparable`` is False are not meaningful) and `(T, N)` bool, False where the
-        pair shares no visible embedding and so carries no appearance evidence.
+        ``(distance, shared)``: `(T, N)` float64 in [0, 1] (1 where nothing is shared)
+        and `(T, N)` int64, the number of slots both show (0 = no appearance evidence).
 
     Raises:
         InputError: on mismatched shapes.
     """
-    distance, comparable = part_distance(
-        track_embeddings, track_visibility, detection_embeddings, detection_visibility
+    gallery = np.asarray(gallery_embeddings, np.float32)
+    valid = np.asarray(gallery_valid, bool)
+    det = np.asarray(detection_embeddings, np.float32)
+    det_vis = np.asarray(detection_visibility) > 0
+    if gallery.ndim != 4 or det.ndim != 3 or gallery.shape[1] != det.shape[1]:
+        raise InputError(
+            "appearance_cost: expected gallery (T, P, G, D) and detections (N, P, D) with "
+            f"equal P and D, got {gallery.shape} and {det.shape}"
+        )
+    if gallery.shape[3] != det.shape[2] or valid.shape != gallery.shape[:3]:
+        raise InputError(
+            f"appearance_cost: gallery {gallery.shape}, valid {valid.shape} and detections "
+            f"{det.shape} disagree"
+        )
+    if det_vis.shape != det.shape[:2]:
+        raise InputError(
+            f"appearance_cost: visibility must be (N, P) = {det.shape[:2]}, got {det_vis.shape}"
+        )
+    # Unit vectors: ||a - b||^2 = 2 - 2 a.b; (T, P, G, N), clipped for round-off.
+    cosine = np.einsum("tpgd,npd->tpgn", gallery, det)
+    euclid = np.sqrt(np.clip(2.0 - 2.0 * cosine, 0.0, 4.0))
+    euclid = np.where(valid[..., None], euclid, np.inf).min(axis=2)  # (T, P, N)
+    both = valid.any(axis=2)[:, :, None] & det_vis.T[None]  # (T, P, N)
+    shared = both.sum(axis=1)
+    total = np.where(both, euclid, 0.0).sum(axis=1)
+    distance = np.where(shared > 0, total / np.maximum(shared, 1) / 2.0, 1.0)
+    return distance.astype(np.float64), shared.astype(np.int64)
+
+
+def direction_cost(
+    track_directions: np.ndarray,
+    track_anchors: np.ndarray,
+    detection_boxes: np.ndarray,
+    min_motion: np.ndarray | float = 0.0,
+) -> np.ndarray:
+    """Velocity-direction consistency, OC-SORT's observation-centric momentum (OCM).
+
+    Cao et al., "Observation-Centric SORT", CVPR 2023, Sec. 3.3 (Eq. 4): the angle
+    ``dtheta`` in [0, pi] between a track's direction, taken from two of its *observed*
+    boxes, and the direction from its last observed box to the candidate detection
+    (box centres). The term is ``(pi/2 - dtheta) / pi`` in [-0.5, 0.5] (OC-SORT's
+    form): positive when the detection continues the track's course, negative when it
+    turns back, 0 for a perpendicular step. :func:`fuse_costs` subtracts it, weighted.
+
+    Args:
+        track_directions: `(T, 2)` unit ``(dx, dy)`` of each track's observed motion;
+            a zero row means "no direction known" (the term is 0 for that track).
+        track_anchors: `(T, 2)` px centre of each track's last observed box.
+        detection_boxes: `(N, 4)` xyxy px.
+        min_motion: scalar or `(T,)` px: a step from the anchor shorter than this has
+            no direction (term 0), so jitter of a standing person does not count.
+
+    Returns:
+        `(T, N)` float64 in [-0.5, 0.5].
+    """
+    directions = np.asarray(track_directions, np.float64).reshape(-1, 2)
+    anchors = np.asarray(track_anchors, np.float64).reshape(-1, 2)
+    boxes = np.asarray(detection_boxes, np.float64).reshape(-1, 4)
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2.0
+    step = centres[None, :, :] - anchors[:, None, :]  # (T, N, 2)
+    length = np.linalg.norm(step, axis=-1)
+    cosine = (step * directions[:, None, :]).sum(-1) / np.maximum(length, 1e-9)
+    angle = np.arccos(np.clip(cosine, -1.0, 1.0))
+    known = (np.abs(directions).sum(-1) > 0)[:, None]
+    long_enough = (
+        length >= np.broadcast_to(np.asarray(min_motion, np.float64), (len(anchors),))[:, None]
     )
-    return distance.astype(np.float64), comparable
+    return np.where(known & long_enough & (length > 0), (np.pi / 2 - angle) / np.pi, 0.0)
 
 
 def fuse_costs(
     iou: np.ndarray,
     *,
-    appearance: np.ndarray | None = None,
-    comparable: np.ndarray | None = None,
+    same_probability: np.ndarray | None = None,
+    appearance_weight: np.ndarray | float = 0.0,
+    direction: np.ndarray | None = None,
+    direction_weight: float = 0.0,
     gate: np.ndarray | None = None,
-    appearance_weight: float = 0.0,
     min_iou: float = 0.0,
-    max_appearance_distance: float = 1.0,
 ) -> np.ndarray:
     """Combine the cues into one assignment cost (the only place they are combined).
 
-    ``cost = w * appearance + (1 - w) * iou`` where ``comparable``, ``iou`` elsewhere,
-    with ``w = appearance_weight``; ``inf`` where ``gate`` is False, where
-    ``IoU < min_iou`` (i.e. ``iou > 1 - min_iou``), or where the pair is comparable and
-    ``appearance > max_appearance_distance``. Pairs without appearance evidence are
-    never rejected by appearance.
+        cost = (1 - IoU) - w_app * (2 p_same - 1) - w_dir * ocm
+
+    ``1 - IoU`` is SORT's motion cost (Bewley et al., ICIP 2016); ``ocm`` is OC-SORT's
+    direction term (:func:`direction_cost`, Cao et al. CVPR 2023, Eq. 4, where it is
+    likewise added to the IoU cost with a weight); ``p_same`` is the appearance model's
+    calibrated probability that the pair shows one person (:class:`~kpr_track.reid.
+    calibration.DistanceCalibration`, Platt scaling). The appearance shift
+    ``w_app (2 p_same - 1)`` is kpr-track's own form (issue 8): a weighted sum of motion
+    and appearance as in DeepSORT (Wojke et al., ICIP 2017, Eq. 5), but centred on the
+    neutral probability 0.5 instead of blending a raw distance. A pair without a shared
+    visible part carries ``p_same = 0.5`` (or ``w_app = 0``) and costs exactly its motion
+    cost; appearance *lowers* the cost of a pair its calibration finds more likely the
+    same person, and raises it (a soft gate, at most ``w_app``) only when two people are
+    more likely; no distance threshold is involved. ``inf`` where ``gate`` is False or
+    ``IoU < min_iou``.
 
     Args:
         iou: `(T, N)` ``1 - IoU`` from :func:`iou_cost`.
-        appearance: `(T, N)` distance in [0, 1] from :func:`appearance_cost`, or None
-            for motion only.
-        comparable: `(T, N)` bool, required with ``appearance``.
+        same_probability: `(T, N)` p_same in [0, 1] (0.5 where there is no evidence), or
+            None for no appearance.
+        appearance_weight: ``w_app``: scalar or `(T, N)` in [0, 1] (e.g. depending on the
+            number of shared visible parts).
+        direction: `(T, N)` OCM term in [-0.5, 0.5] from :func:`direction_cost`, or None.
+        direction_weight: ``w_dir`` in [0, 1].
         gate: `(T, N)` bool motion gate from :func:`mahalanobis_gate`, or None.
-        appearance_weight: ``w`` in [0, 1].
         min_iou: IoU below which a pair is infeasible, in [0, 1]; 0 disables.
-        max_appearance_distance: appearance distance above which a comparable pair is
-            infeasible, in [0, 1].
 
     Returns:
-        `(T, N)` float64 cost, finite where feasible and ``inf`` elsewhere.
+        `(T, N)` float64 cost, finite where feasible and ``inf`` elsewhere; it lies in
+        ``[-w_app - w_dir / 2, 1 + w_app + w_dir / 2]``.
 
     Raises:
         InputError: if shapes disagree or an input holds NaN.
@@ -137,15 +216,13 @@ def fuse_costs(
     iou = np.asarray(iou, np.float64)
     cost = iou.copy()
     infeasible = iou > 1.0 - min_iou if min_iou > 0 else np.zeros(iou.shape, bool)
-    if appearance is not None and appearance_weight > 0:
-        if comparable is None:
-            raise InputError("fuse_costs: 'comparable' is required with 'appearance'")
-        _check_same_shape(iou, appearance=appearance, comparable=comparable)
-        comparable = np.asarray(comparable, bool)
-        appearance = np.asarray(appearance, np.float64)
-        blended = appearance_weight * appearance + (1.0 - appearance_weight) * iou
-        cost = np.where(comparable, blended, iou)
-        infeasible |= comparable & (appearance > max_appearance_distance)
+    if same_probability is not None:
+        _check_same_shape(iou, same_probability=same_probability)
+        weight = np.broadcast_to(np.asarray(appearance_weight, np.float64), iou.shape)
+        cost = cost - weight * (2.0 * np.asarray(same_probability, np.float64) - 1.0)
+    if direction is not None and direction_weight > 0:
+        _check_same_shape(iou, direction=direction)
+        cost = cost - direction_weight * np.asarray(direction, np.float64)
     if gate is not None:
         _check_same_shape(iou, gate=gate)
         infeasible |= ~np.asarray(gate, bool)

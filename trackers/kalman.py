@@ -12,6 +12,17 @@ et al., "ByteTrack: Multi-Object Tracking by Associating Every Detection Box", E
 2022). The optional confidence scaling of the measurement noise, ``R * (1 - score)``,
 is the NSA Kalman filter of GIAOTracker / StrongSORT (Du et al., IEEE TMM 2023).
 
+Frame rate: DeepSORT's per-frame constants were set for MOT16 video (about 30 fps). At
+``fps`` frames per second one frame lasts ``dt = reference_fps / fps`` reference frames,
+and both process-noise standard deviations are multiplied by ``dt^e``
+(``noise_exponent``). Under the continuous white-noise-acceleration model
+(Bar-Shalom, Li & Kirubarajan, "Estimation with Applications to Tracking and
+Navigation", 2001, Sec. 6.2.2) a position's variance over one step grows as ``dt^3``,
+and so does that of a velocity expressed per frame, i.e. ``e = 1.5``; ``e = 1`` keeps
+the noise a fixed fraction of the per-frame displacement (the presets' value, chosen on
+MOT17-02 at 30 and 7.5 fps). The initial velocity spread (a per-frame velocity) scales
+by ``dt``. Measurement noise depends on the detector, not on the frame rate.
+
 Shape letters: ``T`` tracks, ``N`` detections.
 """
 
@@ -49,10 +60,23 @@ class KalmanFilter:
     Args:
         score_scaled_noise: if True, :meth:`update` multiplies the measurement noise by
             ``1 - score`` (confident detections are trusted more; NSA Kalman).
+        time_step: ``dt``, the frame interval in reference frames
+            (``reference_fps / fps``; 1 at 30 fps, about 4.3 at 7 fps), > 0.
+        noise_exponent: ``e``: process-noise standard deviations scale by ``dt^e``.
+
+    Raises:
+        ValueError: if ``time_step`` is not > 0 (a programming error: the tracker
+            checks the frame rate it is given).
     """
 
-    def __init__(self, score_scaled_noise: bool = False) -> None:
+    def __init__(
+        self, score_scaled_noise: bool = False, time_step: float = 1.0, noise_exponent: float = 1.0
+    ) -> None:
+        if not time_step > 0:
+            raise ValueError(f"KalmanFilter: time_step must be > 0, got {time_step}")
         self.score_scaled_noise = score_scaled_noise
+        self.time_step = float(time_step)
+        self._process_scale = self.time_step**noise_exponent
         self._motion = np.eye(8)  # x_{t+1} = F x_t with unit time step (one frame)
         self._motion[:4, 4:] = np.eye(4)
         self._observation = np.eye(4, 8)  # z = H x
@@ -70,6 +94,7 @@ class KalmanFilter:
             [2 * _STD_POSITION * h, 2 * _STD_POSITION * h, 1e-2, 2 * _STD_POSITION * h]
             + [10 * _STD_VELOCITY * h, 10 * _STD_VELOCITY * h, 1e-5, 10 * _STD_VELOCITY * h]
         )
+        std[4:] *= self.time_step
         return mean, np.diag(std**2)
 
     def predict(self, mean: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,10 +110,13 @@ class KalmanFilter:
         mean, covariance = np.asarray(mean, np.float64), np.asarray(covariance, np.float64)
         h = mean[..., 3]
         ones = np.ones_like(h)
-        std = np.stack(
-            [_STD_POSITION * h, _STD_POSITION * h, 1e-2 * ones, _STD_POSITION * h]
-            + [_STD_VELOCITY * h, _STD_VELOCITY * h, 1e-5 * ones, _STD_VELOCITY * h],
-            axis=-1,
+        std = (
+            np.stack(
+                [_STD_POSITION * h, _STD_POSITION * h, 1e-2 * ones, _STD_POSITION * h]
+                + [_STD_VELOCITY * h, _STD_VELOCITY * h, 1e-5 * ones, _STD_VELOCITY * h],
+                axis=-1,
+            )
+            * self._process_scale
         )
         process_noise = std[..., :, None] * np.eye(8) * std[..., None, :]  # diag(std^2)
         mean = mean @ self._motion.T

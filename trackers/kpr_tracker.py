@@ -1,11 +1,14 @@
 """KPR tracker: ByteTrack's association cascade with part-visibility appearance cues.
 
-Per frame (Zhang et al., ByteTrack, ECCV 2022, Alg. 1, with the appearance fusion of
-DESIGN.md §4):
+Per frame (Zhang et al., ByteTrack, ECCV 2022, Alg. 1, with the fusion of DESIGN.md §4,
+the observation-centric terms of OC-SORT, Cao et al. CVPR 2023, and BoT-SORT's camera
+motion compensation):
 
-a. predict every track with the Kalman filter;
+a. predict every track with the Kalman filter (noise scaled to the frame rate), then
+   map the predictions through the camera warp (``camera_motion``);
 b. confirmed and lost tracks vs high-score detections on the fused cost
-   (appearance + IoU, Mahalanobis / IoU / appearance gates);
+   (:func:`~.costs.fuse_costs`: ``1 - IoU``, calibrated appearance evidence, OC-SORT
+   direction consistency; Mahalanobis / IoU gates);
 c. still unmatched *tracked* tracks vs low-score detections on IoU only;
 d. tentative tracks vs the remaining high-score detections on the fused cost;
 e. unmatched detections scoring at least ``new_track_score`` start tentative tracks;
@@ -14,36 +17,60 @@ f. unmatched tentative tracks die, unmatched confirmed tracks become lost and ar
    (and gets its id) after ``min_hits`` consecutive matches, or at once in the first
    frame.
 
-With ``appearance_weight = 0`` or detections without embeddings it is pure motion.
+A re-found lost track is re-updated over its gap (OC-SORT ORU, ``observation_reupdate``).
+Only matches of rounds (b) and (d) and births write appearance memory, and only from
+detections overlapping no other detection by more than ``memory_max_overlap`` IoU:
+second-round detections are low-score and usually occluded crops.
+
+Appearance is used only with detections carrying embeddings, ``appearance_weight > 0``
+and a :class:`~kpr_track.reid.calibration.DistanceCalibration` of the appearance model
+(the ``calibration`` argument, normally the appearance stage's ``calibration``
+attribute). Without a calibration the distances cannot be read as evidence: the tracker
+logs a warning once and runs on motion alone.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kpr_track.detections import Detections
-from kpr_track.errors import InputError
+from kpr_track.errors import ConfigError, InputError
 
 from .assignment import linear_assignment
 from .base import BaseTracker, register_tracker
+from .camera_motion import CameraMotion, warp_states
 from .config import TrackerConfig
-from .costs import appearance_cost, fuse_costs, iou_cost, mahalanobis_gate
+from .costs import appearance_cost, direction_cost, fuse_costs, iou_cost, mahalanobis_gate
 from .kalman import KalmanFilter
 from .track import Track, TrackState
+
+if TYPE_CHECKING:  # the reid package imports torch; the tracker only reads the object
+    from kpr_track.reid.calibration import DistanceCalibration
+
+_LOG = logging.getLogger(__name__)
 
 _D = TrackerConfig  # defaults live in one place: the TrackerConfig fields
 
 
 @register_tracker("kpr")
 class KPRTracker(BaseTracker):
-    """ByteTrack-style tracker fusing KPR part-visibility distances with motion.
+    """ByteTrack-style tracker fusing calibrated KPR appearance evidence with motion.
 
-    Every argument is described, with its unit, in :class:`TrackerConfig`.
+    Every setting is described, with its unit, in :class:`TrackerConfig`. Two more
+    arguments describe the input rather than the tracker:
+
+    Args:
+        frame_rate: frames per second of the sequence (seqinfo.ini ``frameRate``, the
+            video's metadata); None assumes ``reference_fps``. Scales the Kalman noise.
+        calibration: the appearance model's distance calibration (its ``calibration``
+            attribute); None runs motion-only even when detections carry embeddings.
 
     Raises:
-        ConfigError: when an argument is out of range.
+        ConfigError: when a setting is out of range or ``frame_rate`` is not > 0.
     """
 
     config_class = TrackerConfig
@@ -60,17 +87,38 @@ class KPRTracker(BaseTracker):
         min_iou: float = _D.min_iou,
         gate_threshold: float = _D.gate_threshold,
         appearance_weight: float = _D.appearance_weight,
-        max_appearance_distance: float = _D.max_appearance_distance,
-        memory_momentum: float = _D.memory_momentum,
+        full_weight_parts: int = _D.full_weight_parts,
+        gallery_size: int = _D.gallery_size,
+        memory_max_overlap: float = _D.memory_max_overlap,
         visibility_threshold: float = _D.visibility_threshold,
         max_age: int = _D.max_age,
         min_hits: int = _D.min_hits,
         score_scaled_noise: bool = _D.score_scaled_noise,
+        reference_fps: float = _D.reference_fps,
+        noise_exponent: float = _D.noise_exponent,
+        observation_reupdate: bool = _D.observation_reupdate,
+        direction_weight: float = _D.direction_weight,
+        direction_delta: int = _D.direction_delta,
+        direction_min_motion: float = _D.direction_min_motion,
+        camera_motion: bool = _D.camera_motion,
+        camera_min_shift: float = _D.camera_min_shift,
+        frame_rate: float | None = None,
+        calibration: DistanceCalibration | None = None,
     ) -> None:
         arguments = dict(locals())
         super().__init__()
         self.config = TrackerConfig(**{f.name: arguments[f.name] for f in dataclasses.fields(_D)})
-        self.kalman = KalmanFilter(score_scaled_noise=self.config.score_scaled_noise)
+        if frame_rate is not None and not frame_rate > 0:
+            raise ConfigError(f"tracker frame_rate must be > 0 frames per second, got {frame_rate}")
+        self.frame_rate = self.config.reference_fps if frame_rate is None else float(frame_rate)
+        self.calibration = calibration
+        self.kalman = KalmanFilter(
+            score_scaled_noise=self.config.score_scaled_noise,
+            time_step=self.config.reference_fps / self.frame_rate,
+            noise_exponent=self.config.noise_exponent,
+        )
+        self._camera = CameraMotion() if self.config.camera_motion else None
+        self._warned = False
         self._tracks: list[Track] = []
         self._frame = 0
 
@@ -80,13 +128,28 @@ class KPRTracker(BaseTracker):
         return tuple(self._tracks)
 
     def reset(self) -> None:
-        """Forget every track, restart ids at 1 and the frame count at 0."""
+        """Forget every track, restart ids at 1, the frame count at 0 and the camera."""
         super().reset()
         self._tracks = []
         self._frame = 0
+        if self._camera is not None:
+            self._camera.reset()
 
-    def update(self, detections: Detections) -> np.ndarray:
+    def update(
+        self,
+        detections: Detections,
+        frame: np.ndarray | None = None,
+        *,
+        camera_warp: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Associate one frame of detections; see :meth:`BaseTracker.update`.
+
+        Args:
+            detections: the frame's detections.
+            frame: `(H, W, 3)` BGR uint8 image, read only for camera-motion estimation
+                (``camera_motion``); None: no compensation unless ``camera_warp``.
+            camera_warp: `(2, 3)` affine previous -> current frame px, precomputed with
+                :class:`~.camera_motion.CameraMotion` (used instead of ``frame``).
 
         Raises:
             InputError: if ``detections`` is not a :class:`Detections`, or its
@@ -98,7 +161,7 @@ class KPRTracker(BaseTracker):
             )
         cfg = self.config
         self._frame += 1
-        self._predict()  # (a)
+        self._predict(self._camera_warp(frame, camera_warp))  # (a)
         scores = detections.scores
         high = np.flatnonzero(scores >= cfg.high_score)
         low = np.flatnonzero((scores >= cfg.low_score) & (scores < cfg.high_score))
@@ -117,18 +180,34 @@ class KPRTracker(BaseTracker):
         third, _, _ = self._associate(  # (d)
             tentative, rest_high, detections, cfg.unconfirmed_match_cost, fused=True
         )
+        clear = self._unoccluded(detections)
+        self._absorb(first, detections, clear)
+        self._absorb(second, detections, np.zeros(len(detections), bool))  # never remembered
+        self._absorb(third, detections, clear)
         matches = np.concatenate([first, second, third])
-        self._absorb(matches, detections)
         ids = np.full(len(detections), -1, np.int64)
         ids[matches[:, 1]] = [tracks[t].track_id or -1 for t in matches[:, 0]]
         self._tracks = [t for t in tracks if self._apply_lifecycle(t)]  # (f)
         unmatched = np.setdiff1d(np.arange(len(detections)), matches[:, 1])
         for d in unmatched[scores[unmatched] >= cfg.new_track_score]:  # (e)
-            track = self._birth(detections, d)
+            track = self._birth(detections, d, clear[d])
             ids[d] = track.track_id or -1
         return ids
 
-    def _predict(self) -> None:
+    def _camera_warp(self, frame: np.ndarray | None, warp: np.ndarray | None) -> np.ndarray | None:
+        if not self.config.camera_motion:
+            return None
+        if warp is not None:
+            warp = np.asarray(warp, np.float64)
+            if warp.shape != (2, 3) or not np.isfinite(warp).all():
+                raise InputError(
+                    f"KPRTracker.update: camera_warp must be a finite (2, 3) affine, "
+                    f"got shape {warp.shape}"
+                )
+            return warp
+        return None if frame is None else self._camera(frame)
+
+    def _predict(self, warp: np.ndarray | None) -> None:
         if not self._tracks:
             return
         means = np.stack([t.mean for t in self._tracks])
@@ -136,6 +215,8 @@ class KPRTracker(BaseTracker):
         lost = np.array([t.state == TrackState.LOST for t in self._tracks])
         means[lost, 7] = 0.0  # lost tracks coast without changing height (ByteTrack)
         means, covariances = self.kalman.predict(means, covariances)
+        if warp is not None:
+            means, covariances = warp_states(warp, means, covariances, self.config.camera_min_shift)
         for track, mean, covariance in zip(self._tracks, means, covariances, strict=True):
             track.mean, track.covariance = mean, covariance
             track.mark_predicted()
@@ -162,62 +243,102 @@ class KPRTracker(BaseTracker):
             means = np.stack([t.mean for t in tracks])
             covariances = np.stack([t.covariance for t in tracks])
             gate = mahalanobis_gate(self.kalman, means, covariances, boxes, cfg.gate_threshold)
-            appearance, comparable = self._appearance(tracks, detections, det_idx)
+            probability, weight = self._appearance(tracks, detections, det_idx)
             cost = fuse_costs(
                 cost,
-                appearance=appearance,
-                comparable=comparable,
+                same_probability=probability,
+                appearance_weight=weight,
+                direction=self._direction(tracks, boxes),
+                direction_weight=cfg.direction_weight,
                 gate=gate,
-                appearance_weight=cfg.appearance_weight,
                 min_iou=cfg.min_iou,
-                max_appearance_distance=cfg.max_appearance_distance,
             )
         pairs, rows, cols = linear_assignment(cost, max_cost)
         matches = np.stack([track_idx[pairs[:, 0]], det_idx[pairs[:, 1]]], axis=1)
         return matches.reshape(-1, 2).astype(np.int64), track_idx[rows], det_idx[cols]
 
+    def _direction(self, tracks: list[Track], boxes: np.ndarray) -> np.ndarray | None:
+        """OC-SORT OCM term `(T, N)`, or None when ``direction_weight`` is 0."""
+        cfg = self.config
+        if cfg.direction_weight == 0:
+            return None
+        directions = np.stack(
+            [t.direction(cfg.direction_delta, cfg.direction_min_motion) for t in tracks]
+        )
+        anchors = np.stack([t.last_observation for t in tracks])
+        return direction_cost(
+            directions, anchors[:, :2], boxes, cfg.direction_min_motion * anchors[:, 3]
+        )
+
     def _uses_appearance(self, detections: Detections) -> bool:
-        return self.config.appearance_weight > 0 and detections.embeddings is not None
+        if self.config.appearance_weight == 0 or detections.embeddings is None:
+            return False
+        if self.calibration is None:
+            if not self._warned:
+                _LOG.warning(
+                    "KPRTracker: detections carry embeddings but the tracker has no "
+                    "appearance calibration (calibration=None); tracking on motion alone"
+                )
+                self._warned = True
+            return False
+        return True
 
     def _appearance(
         self, tracks: list[Track], detections: Detections, det_idx: np.ndarray
-    ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """Appearance cost and comparable mask, or ``(None, None)`` for motion only."""
-        if not self._uses_appearance(detections):
-            return None, None
-        det_emb = detections.embeddings[det_idx]
-        det_vis = (detections.visibility[det_idx] > self.config.visibility_threshold).astype(
-            np.float32
-        )
-        # Tracks born without embeddings have no memory: all slots unseen, never comparable.
-        track_emb = np.zeros((len(tracks), *det_emb.shape[1:]), np.float32)
-        track_vis = np.zeros((len(tracks), det_emb.shape[1]), np.float32)
-        for row, track in enumerate(tracks):
-            if track.embeddings is not None:
-                track_emb[row], track_vis[row] = track.embeddings, track.visibility
-        return appearance_cost(track_emb, track_vis, det_emb, det_vis)
+    ) -> tuple[np.ndarray | None, np.ndarray | float]:
+        """``(p_same (T, N), w_app (T, N))``, or ``(None, 0)`` for motion only.
 
-    def _absorb(self, matches: np.ndarray, detections: Detections) -> None:
-        """Update matched tracks and promote them (tentative -> confirmed, lost -> confirmed)."""
+        ``p_same`` is 0.5 where the pair shares no visible slot; ``w_app`` grows with
+        the number of shared slots up to ``full_weight_parts`` (or all the model's
+        slots when it has fewer, e.g. 1 for a global embedding).
+        """
+        if not self._uses_appearance(detections):
+            return None, 0.0
+        det_emb = detections.embeddings[det_idx]
+        det_vis = detections.visibility[det_idx] > self.config.visibility_threshold
+        slots, size, dim = det_emb.shape[1], self.config.gallery_size, det_emb.shape[2]
+        gallery = np.zeros((len(tracks), slots, size, dim), np.float32)
+        valid = np.zeros((len(tracks), slots, size), bool)
+        for row, track in enumerate(tracks):
+            if track.gallery is not None:
+                if track.gallery.shape != gallery.shape[1:]:
+                    raise InputError(
+                        f"KPRTracker.update: embeddings {det_emb.shape[1:]} do not match the "
+                        f"track memory {track.gallery.shape[::2]} (slots, D)"
+                    )
+                gallery[row], valid[row] = track.gallery, track.gallery_valid
+        distance, shared = appearance_cost(gallery, valid, det_emb, det_vis)
+        probability = np.where(shared > 0, self.calibration.same_probability(distance), 0.5)
+        full = min(self.config.full_weight_parts, slots)
+        weight = self.config.appearance_weight * np.minimum(shared / full, 1.0)
+        return probability, weight
+
+    def _unoccluded(self, detections: Detections) -> np.ndarray:
+        """`(N,)` bool: detections overlapping no other one by more than
+        ``memory_max_overlap`` IoU (their crops show one person)."""
+        overlap = 1.0 - iou_cost(detections.boxes, detections.boxes)
+        np.fill_diagonal(overlap, 0.0)
+        most = overlap.max(axis=1) if len(detections) > 1 else np.zeros(len(detections))
+        return most <= self.config.memory_max_overlap
+
+    def _absorb(self, matches: np.ndarray, detections: Detections, remember: np.ndarray) -> None:
+        """Update matched tracks, store appearance where ``remember[d]``, and promote them
+        (tentative -> confirmed, lost -> confirmed)."""
         for t, d in matches:
             track = self._tracks[t]
-            track.update(self.kalman, *self._observation(detections, d))
+            track.update(
+                self.kalman,
+                detections.boxes[d],
+                float(detections.scores[d]),
+                detections.keypoints[d],
+                reupdate=self.config.observation_reupdate,
+            )
+            if remember[d] and self._uses_appearance(detections):
+                track.remember(detections.embeddings[d], detections.visibility[d])
             if track.state == TrackState.LOST:
                 track.state = TrackState.CONFIRMED
             elif track.state == TrackState.TENTATIVE and track.hits >= self.config.min_hits:
                 self._confirm(track)
-
-    def _observation(self, detections: Detections, d: int) -> tuple:
-        """Detection ``d`` as ``(box, score, keypoints, embeddings | None, visibility | None)``,
-        the arguments :class:`Track` takes; no appearance in motion-only mode."""
-        appearance = self._uses_appearance(detections)
-        return (
-            detections.boxes[d],
-            float(detections.scores[d]),
-            detections.keypoints[d],
-            detections.embeddings[d] if appearance else None,
-            detections.visibility[d] if appearance else None,
-        )
 
     def _apply_lifecycle(self, track: Track) -> bool:
         """Apply step (f) to one track after matching; False when it must be dropped."""
@@ -228,12 +349,18 @@ class KPRTracker(BaseTracker):
         track.state = TrackState.LOST
         return track.time_since_update <= self.config.max_age
 
-    def _birth(self, detections: Detections, d: int) -> Track:
+    def _birth(self, detections: Detections, d: int, remember: bool) -> Track:
+        appearance = remember and self._uses_appearance(detections)
         track = Track(
             self.kalman,
-            *self._observation(detections, d),
-            momentum=self.config.memory_momentum,
+            detections.boxes[d],
+            float(detections.scores[d]),
+            detections.keypoints[d],
+            detections.embeddings[d] if appearance else None,
+            detections.visibility[d] if appearance else None,
+            gallery_size=self.config.gallery_size,
             visibility_threshold=self.config.visibility_threshold,
+            history=self.config.direction_delta + 1,
         )
         if self._frame == 1 or self.config.min_hits <= 1:
             self._confirm(track)

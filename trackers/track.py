@@ -1,10 +1,18 @@
-"""One tracked person: Kalman state, lifecycle counters and part appearance memory.
+"""One tracked person: Kalman state, lifecycle counters, observations and part galleries.
 
-The appearance memory follows DESIGN.md §4: for each embedding slot
-(``[foreground, part_1..part_K]``) keep what was last *seen*: an exponential moving
-average updated only with slots visible in the new detection, L2-renormalised after
-each update; the track's slot visibility is the OR over every detection it matched.
-A part hidden in the current frame therefore never overwrites what was learnt of it.
+Appearance memory (DESIGN.md §4, issue 8): for each embedding slot
+(``[foreground, part_1..part_K]``) a gallery of the last ``G`` embeddings in which that
+slot was *seen* (visible in the detection); a slot hidden in a detection never
+overwrites what was learnt of it. The tracker decides which detections may write
+(confident, unoccluded, first-round matches); the association compares a detection
+with the closest stored embedding of each slot (:func:`~kpr_track.trackers.costs.
+appearance_cost`). The track's slot visibility is "the gallery holds an embedding".
+
+Observation-centric re-update (ORU; Cao et al., "Observation-Centric SORT", CVPR 2023,
+Sec. 3.2): when a track is matched again after ``k > 1`` frames without a detection,
+the filter is rewound to its state at the last observation and re-run over the gap
+with virtual observations linearly interpolated between the last and the new box, so
+the velocity learnt while coasting does not carry the drift of the blind prediction.
 """
 
 from __future__ import annotations
@@ -32,11 +40,12 @@ class Track:
         box: `(4,)` xyxy px of the first detection.
         score: its detector confidence in [0, 1].
         keypoints: `(17, 3)` its keypoints ``(x px, y px, conf)``.
-        embeddings: `(1+K, D)` its L2-normalised embeddings, or None (motion only).
+        embeddings: `(1+K, D)` its L2-normalised embeddings, or None (no memory yet).
         visibility: `(1+K,)` its slot visibility in [0, 1], or None.
-        momentum: EMA weight of the old memory, in [0, 1).
+        gallery_size: ``G``, embeddings kept per slot (>= 1).
         visibility_threshold: a detection slot counts as seen when its visibility is
             above this value, in [0, 1].
+        history: observed boxes kept for the direction term (>= 2).
 
     Attributes:
         track_id: public id, ``None`` until the track is first confirmed.
@@ -44,8 +53,9 @@ class Track:
         hits: number of detections matched so far (including the first).
         age: frames since birth.
         time_since_update: frames since the last match (0 when matched this frame).
-        embeddings: `(1+K, D)` float32 memory, or None.
-        visibility: `(1+K,)` bool, slots ever seen; None without memory.
+        gallery: `(1+K, G, D)` float32, newest first per slot, or None before any
+            embedding was stored.
+        gallery_valid: `(1+K, G)` bool, where ``gallery`` holds an embedding.
     """
 
     def __init__(
@@ -56,10 +66,13 @@ class Track:
         keypoints: np.ndarray,
         embeddings: np.ndarray | None,
         visibility: np.ndarray | None,
-        momentum: float,
+        *,
+        gallery_size: int,
         visibility_threshold: float,
+        history: int = 4,
     ) -> None:
-        self.mean, self.covariance = kalman.initiate(xyxy_to_xyah(box))
+        measurement = xyxy_to_xyah(box)
+        self.mean, self.covariance = kalman.initiate(measurement)
         self.track_id: int | None = None
         self.state = TrackState.TENTATIVE
         self.hits = 1
@@ -67,19 +80,45 @@ class Track:
         self.time_since_update = 0
         self.score = float(score)
         self.keypoints = np.asarray(keypoints, np.float32)
-        self.momentum = momentum
+        self.gallery_size = gallery_size
         self.visibility_threshold = visibility_threshold
-        self.embeddings: np.ndarray | None = None
-        self.visibility: np.ndarray | None = None
+        self.gallery: np.ndarray | None = None
+        self.gallery_valid: np.ndarray | None = None
+        self._history = max(history, 2)
+        self._observed: list[tuple[int, np.ndarray]] = [(0, measurement)]  # (age, xyah)
+        self._anchor = (self.mean, self.covariance)  # state right after the last observation
         if embeddings is not None:
-            self.embeddings = np.zeros_like(np.asarray(embeddings, np.float32))
-            self.visibility = np.zeros(len(self.embeddings), bool)
-            self._update_memory(embeddings, visibility)
+            self.remember(embeddings, visibility)
 
     @property
     def box(self) -> np.ndarray:
         """`(4,)` float64 xyxy px of the current state estimate."""
         return xyah_to_xyxy(self.mean[:4])
+
+    @property
+    def last_observation(self) -> np.ndarray:
+        """`(4,)` ``(cx, cy, a, h)`` of the last matched detection."""
+        return self._observed[-1][1]
+
+    def direction(self, delta: int, min_motion: float) -> np.ndarray:
+        """`(2,)` unit direction of the observed motion, zero when unknown (OC-SORT OCM).
+
+        From the oldest kept observation at most ``delta`` frames before the last one
+        (the previous observation when none is that recent) to the last observation.
+        Zero when the track has one observation or moved less than ``min_motion`` box
+        heights between them (a standing person's jitter has no direction).
+        """
+        last_age, last = self._observed[-1]
+        earlier = [obs for age, obs in self._observed[:-1] if last_age - age <= delta]
+        if not earlier and len(self._observed) > 1:
+            earlier = [self._observed[-2][1]]
+        if not earlier:
+            return np.zeros(2)
+        step = last[:2] - earlier[0][:2]
+        length = float(np.linalg.norm(step))
+        if length == 0 or length < min_motion * last[3]:
+            return np.zeros(2)
+        return step / length
 
     def mark_predicted(self) -> None:
         """Count one more frame (call once per frame after the Kalman prediction)."""
@@ -92,29 +131,49 @@ class Track:
         box: np.ndarray,
         score: float,
         keypoints: np.ndarray,
-        embeddings: np.ndarray | None,
-        visibility: np.ndarray | None,
+        *,
+        reupdate: bool = False,
     ) -> None:
-        """Absorb a matched detection: Kalman correction, counters, appearance memory."""
-        self.mean, self.covariance = kalman.update(
-            self.mean, self.covariance, xyxy_to_xyah(box), score
-        )
+        """Absorb a matched detection: Kalman correction (after ORU when ``reupdate`` and
+        frames were missed) and counters. Appearance is stored by :meth:`remember`."""
+        measurement = xyxy_to_xyah(box)
+        gap = self.time_since_update
+        if reupdate and gap > 1:
+            self.mean, self.covariance = self._reupdate(kalman, measurement, gap)
+        self.mean, self.covariance = kalman.update(self.mean, self.covariance, measurement, score)
+        self._anchor = (self.mean, self.covariance)
+        self._observed = [*self._observed[-(self._history - 1) :], (self.age, measurement)]
         self.hits += 1
         self.time_since_update = 0
         self.score = float(score)
         self.keypoints = np.asarray(keypoints, np.float32)
-        if self.embeddings is not None and embeddings is not None:
-            self._update_memory(embeddings, visibility)
 
-    def _update_memory(self, embeddings: np.ndarray, visibility: np.ndarray) -> None:
-        seen = np.asarray(visibility) > self.visibility_threshold  # (1+K,)
+    def _reupdate(
+        self, kalman: KalmanFilter, measurement: np.ndarray, gap: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """ORU: rewind to the last observation, re-run the ``gap - 1`` missed frames on
+        interpolated virtual observations, predict the current frame (not yet updated)."""
+        mean, covariance = self._anchor
+        start = self.last_observation
+        for step in range(1, gap):
+            mean, covariance = kalman.predict(mean, covariance)
+            virtual = start + (measurement - start) * step / gap
+            mean, covariance = kalman.update(mean, covariance, virtual, self.score)
+        return kalman.predict(mean, covariance)
+
+    def remember(self, embeddings: np.ndarray, visibility: np.ndarray) -> None:
+        """Push the slots seen in a detection onto their galleries (oldest dropped).
+
+        Args:
+            embeddings: `(1+K, D)` L2-normalised.
+            visibility: `(1+K,)` in [0, 1]; slots above ``visibility_threshold`` count.
+        """
         new = np.asarray(embeddings, np.float32)
-        blend = seen & self.visibility  # seen before: EMA; first sighting: copy
-        first = seen & ~self.visibility
-        self.embeddings[blend] = (
-            self.momentum * self.embeddings[blend] + (1.0 - self.momentum) * new[blend]
-        )
-        self.embeddings[first] = new[first]
-        norms = np.linalg.norm(self.embeddings[seen], axis=-1, keepdims=True)
-        self.embeddings[seen] /= np.maximum(norms, 1e-12)
-        self.visibility |= seen
+        if self.gallery is None:
+            self.gallery = np.zeros((len(new), self.gallery_size, new.shape[-1]), np.float32)
+            self.gallery_valid = np.zeros((len(new), self.gallery_size), bool)
+        seen = np.asarray(visibility) > self.visibility_threshold  # (1+K,)
+        self.gallery[seen] = np.roll(self.gallery[seen], 1, axis=1)
+        self.gallery_valid[seen] = np.roll(self.gallery_valid[seen], 1, axis=1)
+        self.gallery[seen, 0] = new[seen]
+        self.gallery_valid[seen, 0] = True

@@ -5,8 +5,11 @@ Rows are ``frame, id, left, top, width, height[, score_or_flag, ...]`` with fram
 converted from ltwh to xyxy.
 
 - ``det``: the score is column 7 (1.0 when the file has 6 columns). Files whose scores
-  leave [0, 1] (e.g. MOT15's detector scores, -0.5 to 139 on PETS09) are min-max
-  scaled over the whole file into [0, 1], which keeps their order.
+  leave [0, 1] (e.g. MOT15's DPM scores, -0.5 to 139 on PETS09) are mapped causally
+  into (0, 1] by :func:`causal_score_rank`: a detection's score becomes the share of
+  the scores seen up to its frame that are not above it (the empirical distribution
+  function of the past), so no future frame and no single outlier shifts earlier
+  scores, and the order within a frame is kept.
 - ``gt``: score 1.0; rows whose column 7 (consider flag) is 0 are dropped, and in the
   9-column MOT16/17/20 layout only class 1 (pedestrian) or -1 (no class, PoseTrack21)
   rows of column 8 are kept. The 10-column MOT15 layout has world coordinates in
@@ -155,7 +158,31 @@ def _det_scores(rows: np.ndarray, path: Path) -> np.ndarray:
     low, high = (float(scores.min()), float(scores.max())) if len(scores) else (0.0, 1.0)
     if low >= 0 and high <= 1:
         return scores.astype(np.float32)
-    _LOG.info("%s: scores span [%g, %g]; scaled into [0, 1]", path, low, high)
-    if high == low:
-        return np.ones(len(rows), np.float32)
-    return ((scores - low) / (high - low)).astype(np.float32)
+    _LOG.info("%s: scores span [%g, %g]; mapped causally into (0, 1]", path, low, high)
+    return causal_score_rank(rows[:, 0].astype(np.int64), scores)
+
+
+def causal_score_rank(frames: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Map raw detector scores of any scale into (0, 1] using only the past.
+
+    The score of a detection on frame ``f`` becomes ``#{past scores <= s} / #{past
+    scores}``, where the past is every detection on frames ``<= f`` (the empirical
+    distribution function of what the detector has produced so far). Monotone within a
+    frame, independent of later frames, free of any scale constant.
+
+    Args:
+        frames: `(R,)` int frame numbers (any order).
+        scores: `(R,)` float raw scores.
+
+    Returns:
+        `(R,)` float32 in (0, 1], aligned with the inputs.
+    """
+    frames = np.asarray(frames)
+    scores = np.asarray(scores, np.float64)
+    out = np.zeros(len(scores), np.float32)
+    seen = np.zeros(0, np.float64)  # sorted scores of the frames so far
+    for frame in np.unique(frames):
+        rows = np.flatnonzero(frames == frame)
+        seen = np.sort(np.concatenate([seen, scores[rows]]))
+        out[rows] = np.searchsorted(seen, scores[rows], side="right") / len(seen)
+    return out

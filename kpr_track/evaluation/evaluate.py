@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from .filters import posetrack21_filters, trackeval_data
+from .filters import IgnoreRule, posetrack21_filters, trackeval_data
 from .metrics import RawResults, combine_sequences, evaluate_sequence, summarize
 from .mot import read_mot_ground_truth, read_mot_predictions
 from .posetrack import (
@@ -59,10 +59,13 @@ def load_predictions(path: str | Path, gt: GroundTruth) -> Tracks:
     return read_mot_predictions(path, gt.num_frames)
 
 
-def prepare(seq: SequenceData, *, filters: bool = True) -> dict[str, Any]:
-    """TrackEval data for one sequence after the rules of its protocol (see :mod:`.filters`)."""
+def prepare(
+    seq: SequenceData, *, filters: bool = True, ignore_rule: IgnoreRule = "official"
+) -> dict[str, Any]:
+    """TrackEval data for one sequence after the rules of its protocol (see :mod:`.filters`;
+    ``ignore_rule`` picks the PoseTrack21 ignore-region rule)."""
     if filters and seq.gt.protocol == "PoseTrack21":
-        seq = posetrack21_filters(seq)
+        seq = posetrack21_filters(seq, ignore_rule=ignore_rule)
     return trackeval_data(seq, preprocess=filters)
 
 
@@ -71,6 +74,7 @@ def evaluate(
     pred_paths: Sequence[str | Path],
     *,
     filters: bool = True,
+    ignore_rule: IgnoreRule = "official",
 ) -> dict[str, Any]:
     """Score tracker results against ground truth, per sequence and combined.
 
@@ -79,6 +83,8 @@ def evaluate(
         pred_paths: tracker results, one per ground truth, in the same order.
         filters: apply the protocol's rules (MOTChallenge distractors / PoseTrack21
             pre-filters); the consider flag and labelled frames always hold.
+        ignore_rule: PoseTrack21 ignore-region rule, ``"official"`` (box-region IoU >
+            0.1, the official evaluation) or ``"area-share"`` (half the box inside).
 
     Returns:
         ``{"sequences": {name: summary}, "combined": summary, "filters": bool,
@@ -102,7 +108,7 @@ def evaluate(
         if gt.name in raw:
             raise InputError(f"{gt_path}: sequence {gt.name!r} is given twice")
         seq = SequenceData(gt=gt, pred=load_predictions(pred_path, gt), pred_source=Path(pred_path))
-        data = prepare(seq, filters=filters)
+        data = prepare(seq, filters=filters, ignore_rule=ignore_rule)
         raw[gt.name] = evaluate_sequence(data)
         sequences[gt.name] = _summary(raw[gt.name], data)
         inputs.append(

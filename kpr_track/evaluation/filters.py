@@ -10,10 +10,12 @@ Two rule sets, picked by the ground truth's protocol and switched off together w
 - PoseTrack21 (:func:`posetrack21_filters`), the pre-filters of the official
   PoseTrack21 evaluation: keypoints with score < 0.3 are zeroed, predictions with
   fewer than 3 remaining keypoints are dropped, tracks shorter than 3 frames are
-  dropped, and predictions matched to no ground truth that lie mostly inside an
-  ignore region are dropped. The official code removes a box whose IoU with a region
-  polygon exceeds 0.1, which misses small boxes inside large regions; we measure the
-  share of the box area inside the regions instead (the correction used by TrackLab).
+  dropped, and predictions matched to no ground truth that fall in an ignore region
+  are dropped. By default (``ignore_rule="official"``) "fall in" is the rule of the
+  official PoseTrack21 ``PoseTrackMOT`` evaluation: the box's IoU with one region
+  polygon exceeds 0.1. That misses small boxes inside large regions, so the
+  ``"area-share"`` option measures the share of the box area inside the regions
+  instead (the correction used by TrackLab), dropping a box at least half inside.
 
 In every case only labelled frames are scored (predictions on frames that carry no
 annotation are not false positives), and the consider flag of the ground truth holds.
@@ -22,7 +24,7 @@ annotation are not false positives), and the consider flag of the ground truth h
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -31,6 +33,8 @@ from ..errors import InputError
 from .sequence import GroundTruth, SequenceData, Tracks
 
 MATCH_IOU = 0.5  # TrackEval / devkit threshold for a prediction to match a ground truth box
+IgnoreRule = Literal["official", "area-share"]
+IGNORE_RULES = ("official", "area-share")
 
 
 def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
@@ -60,6 +64,8 @@ def posetrack21_filters(
     keypoint_threshold: float = 0.3,
     min_keypoints: int = 3,
     min_track_length: int = 3,
+    ignore_rule: IgnoreRule = "official",
+    ignore_iou: float = 0.1,
     ignore_overlap: float = 0.5,
 ) -> SequenceData:
     """Apply the PoseTrack21 pre-filters to the predictions of one sequence.
@@ -70,13 +76,22 @@ def posetrack21_filters(
         min_keypoints: predictions with fewer keypoints left (x > 0, y > 0, score > 0)
             are dropped; not applied when the predictions have no keypoints.
         min_track_length: tracks present in fewer frames are dropped.
-        ignore_overlap: predictions matched to no ground truth (IoU >= 0.5, Hungarian)
-            with at least this share of their area inside the frame's ignore regions
-            are dropped.
+        ignore_rule: ``"official"``: predictions matched to no ground truth (IoU >= 0.5,
+            Hungarian) whose IoU with one of the frame's ignore-region polygons exceeds
+            ``ignore_iou`` are dropped (PoseTrack21's ``PoseTrackMOT``). ``"area-share"``:
+            unmatched predictions with at least ``ignore_overlap`` of their area inside
+            the union of the regions are dropped.
+        ignore_iou: box-polygon IoU in [0, 1] of the official rule.
+        ignore_overlap: share of the box area in [0, 1] of the area-share rule.
 
     Returns:
         The same sequence with filtered predictions (keypoints zeroed as above).
+
+    Raises:
+        InputError: on an unknown ``ignore_rule``.
     """
+    if ignore_rule not in IGNORE_RULES:
+        raise InputError(f"ignore_rule: expected one of {IGNORE_RULES}, got {ignore_rule!r}")
     pred = seq.pred
     if pred.keypoints is not None:
         keypoints = pred.keypoints.copy()
@@ -94,8 +109,12 @@ def posetrack21_filters(
         gt_rows = (seq.gt.tracks.frames == frame) & (seq.gt.tracks.scores.astype(int) != 0)
         matched = _matched_columns(box_iou(seq.gt.tracks.boxes[gt_rows], pred.boxes[rows]))
         unmatched = np.setdiff1d(np.arange(len(rows)), matched)
-        inside = _share_inside(pred.boxes[rows[unmatched]], polygons)
-        keep[rows[unmatched[inside >= ignore_overlap]]] = False
+        boxes = pred.boxes[rows[unmatched]]
+        if ignore_rule == "official":
+            ignored = _region_iou(boxes, polygons).max(axis=1, initial=0.0) > ignore_iou
+        else:
+            ignored = _share_inside(boxes, polygons) >= ignore_overlap
+        keep[rows[unmatched[ignored]]] = False
     return dataclasses.replace(seq, pred=pred.select(keep))
 
 
@@ -187,6 +206,26 @@ def _matched_columns(iou: np.ndarray) -> np.ndarray:
     scores = np.where(iou >= MATCH_IOU - np.finfo(float).eps, iou, 0.0)
     rows, cols = linear_sum_assignment(-scores)
     return cols[scores[rows, cols] > 0]
+
+
+def _region_iou(boxes: np.ndarray, polygons: list[np.ndarray]) -> np.ndarray:
+    """`(N, R)` IoU of each box `(N, 4)` ltwh with each region polygon, one at a time.
+
+    Each polygon is rasterised (pixel centres) on its own bounding grid; areas are in
+    whole pixels, as in :func:`_share_inside`.
+    """
+    corners = np.round(np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], 1))
+    box_area = np.prod(np.clip(corners[:, 2:] - corners[:, :2], 0, None), axis=1)
+    out = np.zeros((len(boxes), len(polygons)))
+    for column, polygon in enumerate(polygons):
+        inside = _share_inside(boxes, [polygon]) * box_area  # pixels of the box in it
+        origin = np.floor(polygon.min(axis=0)).astype(int)
+        size = np.ceil(polygon.max(axis=0)).astype(int) - origin + 1
+        mask = np.zeros((size[1], size[0]), np.uint8)
+        cv2.fillPoly(mask, [np.round(polygon - origin).astype(np.int32)], 1)
+        union = box_area + float(mask.sum()) - inside
+        out[:, column] = np.where(union > 0, inside / np.maximum(union, 1), 0.0)
+    return out
 
 
 def _share_inside(boxes: np.ndarray, polygons: list[np.ndarray]) -> np.ndarray:

@@ -76,6 +76,7 @@ class KPRAppearance:
                 self.input_size,
                 num_parts,
                 negatives=self.negatives,
+                scores=detections.scores,
             )
         else:
             prompts = empty_prompts(len(detections), self.input_size, num_parts)

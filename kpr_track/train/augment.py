@@ -93,7 +93,9 @@ def sample_prompts(
     height, width = size
     people = np.concatenate([keypoints[None], negatives.reshape(-1, 17, 3)])
     boxes = np.tile(np.array([[0, 0, width, height]], np.float32), (len(people), 1))
-    return render_prompts(boxes, people, size, num_parts)[0]
+    # Every "detection" is the crop box, so none is told apart as a duplicate by IoU:
+    # the listed negatives are other people by construction.
+    return render_prompts(boxes, people, size, num_parts, duplicate_iou=1.0)[0]
 
 
 def make_batch(
