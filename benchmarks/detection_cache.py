@@ -40,8 +40,23 @@ from kpr_track.video import sequence_frames
 # What the cache can hold beyond boxes and scores.
 FEATURES = ("keypoints", "kpr", "kpr-trained", "retail")
 # Appearance slots in the cache: name -> the feature (and timed stage) that produces it.
-APPEARANCE = {"parts": "kpr", "global": "kpr", "trained": "kpr-trained", "retail": "retail"}
-_HALF = ("parts", "global", "trained")  # KPR embeddings stored as float16 (see DetectionCache)
+APPEARANCE = {
+    "parts": "kpr",
+    "global": "kpr",
+    "trained": "kpr-trained",
+    "trained-global": "kpr-trained",
+    "retail": "retail",
+}
+# The --reid model (and so the shipped calibration) behind each slot.
+SLOT_REID = {
+    "parts": "pose-guided",
+    "global": "retail-0287",
+    "trained": "kpr",
+    "trained-global": "kpr-global",
+    "retail": "retail-0287",
+}
+# KPR embeddings stored as float16 (see DetectionCache)
+_HALF = ("parts", "global", "trained", "trained-global")
 
 
 class Models:
@@ -70,7 +85,7 @@ class Models:
 
     @property
     def kpr(self):
-        """Pose-guided KPR (ImageNet MobileNetV2 trunk); its forward also gives ``global``."""
+        """Pose-guided KPR (retail-0287 trunk); its forward also gives ``global``."""
         from kpr_track.reid import build_reid
 
         return self._get("kpr", lambda: build_reid("pose-guided"))
@@ -84,10 +99,10 @@ class Models:
 
     @property
     def retail(self):
-        """Open Model Zoo person-reidentification-retail-0287 through onnxruntime."""
-        from kpr_track.reid.onnx_reid import OnnxReID
+        """Open Model Zoo person-reidentification-retail-0287, untouched (``--reid retail-0287``)."""
+        from kpr_track.reid import build_reid
 
-        return self._get("retail", lambda: OnnxReID(RETAIL_WEIGHTS, threads=self.threads))
+        return self._get("retail", lambda: build_reid("retail-0287"))
 
     def warm_up(self, frame: np.ndarray, stages: dict[str, Callable[[np.ndarray], object]]) -> None:
         """Run each named stage once, untimed, the first time that name is seen (first-call
@@ -361,16 +376,17 @@ def build_cache(
 
 
 def _model_calibrations(features: set[str], models: Models) -> dict[str, str]:
-    """Slot -> JSON of the calibration its appearance model ships (``calibration``
-    attribute), for the models that have one; the benchmark fits the others."""
-    owners = {"parts": ("kpr", "kpr"), "trained": ("kpr-trained", "kpr_trained")}
-    owners["retail"] = ("retail", "retail")
+    """Slot -> JSON of the calibration its ``--reid`` model ships (in its weights or in
+    ``kpr_track/assets/calibrations.json``)."""
+    from kpr_track.reid import shipped_calibration
+
     found = {}
-    for slot, (feature, attribute) in owners.items():
+    for slot, feature in APPEARANCE.items():
         if feature in features:
-            calibration = getattr(getattr(models, attribute), "calibration", None)
-            if calibration is not None:
-                found[slot] = calibration.to_json()
+            name = SLOT_REID[slot]
+            trained = name == "kpr"
+            calibration = models.kpr_trained.calibration if trained else shipped_calibration(name)
+            found[slot] = calibration.to_json()
     return found
 
 
@@ -390,10 +406,17 @@ def _appearance(frame, found: Detections, features, models: Models, timer: Stage
         with timer("kpr-trained"):
             result = models.kpr_trained.embed(frame, found)
         out["trained"] = (result.embeddings.numpy().astype(np.float16), result.visibility.numpy())
+        out["trained-global"] = (
+            result.global_embedding.numpy()[:, None].astype(np.float16),
+            np.ones((len(found), 1), np.float32),
+        )
     if "retail" in features:
         with timer("retail"):
-            embeddings = models.retail.embed_crops(models.retail.crops(frame, found.boxes))
-        out["retail"] = (embeddings[:, None], np.ones((len(found), 1), np.float32))
+            result = models.retail.embed(frame, found)
+        out["retail"] = (
+            result.global_embedding.numpy()[:, None],
+            np.ones((len(found), 1), np.float32),
+        )
     return out
 
 

@@ -139,6 +139,9 @@ _SPECS = [
     TrackerSpec("motion-no-fps", preset="motion", fps_aware=False),
     TrackerSpec("kpr-global", "global", frozenset({"kpr"}), "kpr"),
     TrackerSpec("kpr-trained", "trained", frozenset({"keypoints", "kpr-trained"}), "kpr"),
+    TrackerSpec(
+        "kpr-trained-global", "trained-global", frozenset({"keypoints", "kpr-trained"}), "kpr"
+    ),
     # Appearance ablations on the ReID-trained retail-0287 global embedding.
     TrackerSpec("kpr-retail0287", **_RETAIL),
     TrackerSpec("kpr-retail0287-gallery1", **_RETAIL, overrides={"gallery_size": 1}),
