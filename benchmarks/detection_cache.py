@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 from common import (
     CACHE_DIR,
-    RETAIL_WEIGHTS,
     SOURCES,
     YOLO_POSE_OPTIONS,
     YOLOX_OPTIONS,
@@ -99,7 +98,7 @@ class Models:
 
     @property
     def retail(self):
-        """Open Model Zoo person-reidentification-retail-0287, untouched (``--reid retail-0287``)."""
+        """OMZ person-reidentification-retail-0287, untouched (``--reid retail-0287``)."""
         from kpr_track.reid import build_reid
 
         return self._get("retail", lambda: build_reid("retail-0287"))

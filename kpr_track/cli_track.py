@@ -97,16 +97,7 @@ def run(args: argparse.Namespace) -> int:
     reader = open_frames(args.video, args.posetrack_json, args.max_frames)
     folder = output_dir(Path(args.video), args.out, args.exist_ok)
     pipeline = build_pipeline(args, reader.info.fps)
-    settings = RunSettings(
-        video=str(args.video),
-        detector=args.det,
-        tracker=args.tracker,
-        reid=args.reid,
-        imgsz=args.imgsz,
-        conf=args.conf,
-        device=args.device,
-        max_frames=args.max_frames,
-    )
+    settings = RunSettings.of(args.video, args)
     try:
         summary = track_video(reader, pipeline, folder, settings, progress=not args.no_progress)
     except KeyboardInterrupt:

@@ -113,16 +113,7 @@ def track_sequence(job: SequenceJob) -> SequenceResult:
     options = replace(job.options, det=sequence_detector(job.options.det, spec))
     reader = open_frames(spec.source, spec.posetrack_json, options.max_frames)
     pipeline = build_pipeline(options, reader.info.fps)
-    settings = RunSettings(
-        video=str(spec.source),
-        detector=options.det,
-        tracker=options.tracker,
-        reid=options.reid,
-        imgsz=options.imgsz,
-        conf=options.conf,
-        device=options.device,
-        max_frames=options.max_frames,
-    )
+    settings = RunSettings.of(spec.source, options)
     with tempfile.TemporaryDirectory(prefix=f"kpr-track-{spec.name}-") as tmp:
         folder = Path(tmp)
         run = track_video(reader, pipeline, folder, settings, progress=False)

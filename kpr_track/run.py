@@ -42,6 +42,21 @@ class RunSettings:
     device: str
     max_frames: int | None
 
+    @classmethod
+    def of(cls, video: str | Path, options) -> RunSettings:
+        """The settings of a run of ``video`` with ``options`` (the ``track`` arguments or
+        a :class:`~kpr_track.dataset_run.TrackOptions`; ``det`` is the detector)."""
+        return cls(
+            video=str(video),
+            detector=options.det,
+            tracker=options.tracker,
+            reid=options.reid,
+            imgsz=options.imgsz,
+            conf=options.conf,
+            device=options.device,
+            max_frames=options.max_frames,
+        )
+
 
 def output_dir(video: Path, out: str | None, exist_ok: bool) -> Path:
     """Choose the results folder without silently overwriting an earlier run.
