@@ -34,6 +34,7 @@ from kpr_track.errors import ConfigError, InputError
 from kpr_track.evaluation.mot import read_seqinfo
 from kpr_track.keypoints import NUM_KEYPOINTS
 from kpr_track.pipeline import StageTimer
+from kpr_track.reid.calibration import DistanceCalibration
 from kpr_track.video import sequence_frames
 
 # What the cache can hold beyond boxes and scores.
@@ -368,25 +369,20 @@ def build_cache(
             "sequence": seq_dir.name,
             "source": source,
             "frames_total": total,
-            "calibration": _model_calibrations(features, models),
             **machine_info(),
         },
     )
 
 
-def _model_calibrations(features: set[str], models: Models) -> dict[str, str]:
-    """Slot -> JSON of the calibration its ``--reid`` model ships (in its weights or in
-    ``kpr_track/assets/calibrations.json``)."""
-    from kpr_track.reid import shipped_calibration
+def slot_calibration(slot: str) -> DistanceCalibration:
+    """The calibration the ``--reid`` model behind a cache slot ships (in its weights or
+    in ``kpr_track/assets/calibrations.json``, fitted on the MOT17-02 training identities)."""
+    from kpr_track.reid import REID_MODELS, shipped_calibration
 
-    found = {}
-    for slot, feature in APPEARANCE.items():
-        if feature in features:
-            name = SLOT_REID[slot]
-            trained = name == "kpr"
-            calibration = models.kpr_trained.calibration if trained else shipped_calibration(name)
-            found[slot] = calibration.to_json()
-    return found
+    name = SLOT_REID[slot]
+    if REID_MODELS[name].calibration_in_weights:
+        return REID_MODELS[name].model().calibration
+    return shipped_calibration(name)
 
 
 def _appearance(frame, found: Detections, features, models: Models, timer: StageTimer) -> dict:

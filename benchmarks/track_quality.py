@@ -12,12 +12,14 @@ tracker runs on the same cached detections, with the sequence's frame rate:
   (camera-motion compensation off), ``motion-no-fps`` (Kalman noise at 30-fps constants);
 - ``kpr-retail0287``: ``kpr`` preset with the ReID-trained retail-0287 global embedding,
   and its ablations ``-gallery1`` (one stored view per slot) and ``-no-oc``;
-- opt-in (slow to cache): ``kpr`` (pose-guided KPR parts), ``kpr-global`` (one global
-  embedding of the same trunk), ``kpr-trained`` (``--reid kpr``);
+- opt-in (slow to cache): ``kpr`` (pose-guided KPR parts on retail-0287), ``kpr-global``
+  (its global embedding: the untouched retail-0287 head on RoIAlign crops),
+  ``kpr-trained`` (``--reid kpr``: trained KPR parts) and ``kpr-trained-global``
+  (``--reid kpr-global``: the trained model's holistic slot);
 - ``sort``, ``bytetrack``, ``ocsort``: Roboflow ``trackers`` 2.6.1 on boxes and scores.
 
-Appearance rows use each model's calibration (:mod:`calibration_pairs`: the model's own,
-else fitted on MOT17-02-raw540 ground truth).
+Appearance rows use the calibration each ``--reid`` model ships (fitted on the MOT17-02
+training identities; :data:`detection_cache.SLOT_REID`).
 
 Metrics come from :func:`kpr_track.evaluation.evaluate` (TrackEval). Writes
 ``results.json``, ``results.md`` and ``quality.png`` to ``--out``.
@@ -41,7 +43,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from calibration_pairs import slot_calibration
 from camera_cache import camera_warps
 from common import (
     CACHE_DIR,
@@ -55,7 +56,7 @@ from common import (
     machine_info,
     resolve_groups,
 )
-from detection_cache import APPEARANCE, DetectionCache, build_job
+from detection_cache import APPEARANCE, DetectionCache, build_job, slot_calibration
 from quality_report import COLUMNS, bar_chart, markdown_report
 from torchvision.ops import box_iou
 
@@ -198,7 +199,9 @@ def run(args: argparse.Namespace) -> int:
     paths = build_caches(groups, args.detectors, features, args)
     cache_seconds = time.perf_counter() - started
     preset = load_tracker("kpr").config
-    calibrations = fit_calibrations(specs, args, paths)
+    calibrations = {
+        spec.appearance: slot_calibration(spec.appearance) for spec in specs if spec.appearance
+    }
     warps = {
         seq_dir: camera_warps(seq_dir, args.cache_dir, args.max_frames)
         for seq_dirs in groups.values()
@@ -266,29 +269,6 @@ def build_caches(groups: dict, sources: list[str], features: set[str], args) -> 
     with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
         futures = {job: pool.submit(build_job, *job, *options) for job in jobs}
         return {job: future.result() for job, future in futures.items()}
-
-
-TUNING_SEQUENCE = SEQUENCE_GROUPS["MOT17-02-raw540"][0]
-
-
-def fit_calibrations(specs: list[TrackerSpec], args, paths: dict) -> dict:
-    """Appearance slot -> calibration, for every slot the trackers use: the model's own
-    when the cache stored one, else fitted on the tuning sequence MOT17-02-raw540
-    (:mod:`calibration_pairs`; its cache is built for the first detection source that
-    runs anywhere, YOLOX unless --detectors says otherwise)."""
-    slots = {spec.appearance for spec in specs if spec.appearance is not None}
-    if not slots:
-        return {}
-    source = (
-        next(s for s in args.detectors if s != "det") if set(args.detectors) - {"det"} else "yolox"
-    )
-    key = (TUNING_SEQUENCE, source)
-    features = set().union(*(spec.features for spec in specs if spec.appearance in slots))
-    path = paths.get(key) or build_job(
-        TUNING_SEQUENCE, source, features, args.cache_dir, None, args.rebuild, args.threads
-    )
-    cache = DetectionCache.load(path)
-    return {slot: slot_calibration(cache, TUNING_SEQUENCE, slot) for slot in sorted(slots)}
 
 
 def track_and_score(
