@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFAULT_REID = "kpr"
+DEFAULT_REID = "kpr-global"
 
 
 @dataclass(frozen=True)
@@ -53,13 +53,13 @@ class ReIDEntry:
 REID_MODELS: dict[str, ReIDEntry] = {
     "kpr": ReIDEntry(
         "KPR trained by kpr-track on the OSNet retail-0287 ReID trunk: learned part "
-        "attention, keypoint prompts, part-visibility distance (default)",
+        "attention, keypoint prompts, part-visibility distance",
         "osnet-retail-0287",
         weights="kpr-osnet-0287-mot17-02",
     ),
     "kpr-global": ReIDEntry(
         "the holistic embedding alone of the trained KPR (the retail-0287 head fine-tuned "
-        "with prompts), no parts",
+        "with keypoint prompts at its stem), no parts (default: best tracking on PETS09)",
         "osnet-retail-0287",
         "global",
         weights="kpr-osnet-0287-mot17-02",
