@@ -2,7 +2,7 @@
 
 Example::
 
-    kpr-track train configs/train/kpr_mobilenetv2_mot17_02.yaml --data-root runs/mot17-02-reid
+    kpr-track train configs/train/kpr_osnet0287_mot17_02.yaml --data-root runs/mot17-02-reid
 """
 
 from __future__ import annotations

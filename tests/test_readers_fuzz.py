@@ -366,7 +366,7 @@ def test_tracker_presets_parse_or_name_the_file(tmp_path, data):
 @FUZZ
 @given(data=st.data())
 def test_training_presets_parse_or_name_the_file(tmp_path, data):
-    preset = _yaml_preset("train", "kpr_mobilenetv2_mot17_02")
+    preset = _yaml_preset("train", "kpr_osnet0287_mot17_02")
     document = data.draw(st.one_of(mutated_mapping(preset), st.text(max_size=200)))
     path = _write(tmp_path / "train.yaml", _dump_yaml(document))
     config = parses_or_names_file(path, lambda: load_train_config(path), (ConfigError,))
@@ -457,7 +457,7 @@ def test_weights_resolver_finds_a_verified_file_or_says_why(
 
 @pytest.fixture(scope="module")
 def shipped_head() -> bytes:
-    return resolve_weights("kpr-mobilenetv2-mot17-02", offline=True).read_bytes()
+    return resolve_weights("kpr-osnet-0287-mot17-02", offline=True).read_bytes()
 
 
 @settings(FUZZ, max_examples=60)

@@ -156,6 +156,7 @@ _RANGES = (
     ("optim", "weight_decay", _finite(0), ">= 0"),
     ("optim", "warmup_iterations", _finite(0), ">= 0 iterations"),
     ("optim", "min_lr_ratio", _finite(0, 1), "in [0, 1]"),
+    ("optim", "trunk_lr_factor", _finite(0, 1), "in [0, 1] (0 freezes the trunk)"),
     ("train", "epochs", _finite(0), ">= 0"),
     ("train", "iterations_per_epoch", _finite(1), ">= 1"),
     ("train", "identities_per_batch", _finite(2), ">= 2 (the triplet loss needs negatives)"),
@@ -184,7 +185,7 @@ def config_from_mapping(data: dict, source: str) -> TrainConfig:
         ConfigError: unknown section or key, missing ``data.root`` / ``train.output_dir``,
             a value of the wrong type or out of its range (:data:`_RANGES`).
     """
-    unknown = sorted(set(data) - set(SECTIONS))
+    unknown = sorted(set(data) - set(SECTIONS), key=str)
     if unknown:
         raise ConfigError(f"{source}: unknown section(s) {unknown}; expected {sorted(SECTIONS)}")
     values = {}
@@ -201,6 +202,13 @@ def config_from_mapping(data: dict, source: str) -> TrainConfig:
             raise ConfigError(
                 f"{source} [{section}]: key {key!r} must be {expected}, got {value!r}"
             )
+    from ..reid.trunk import TRUNKS
+
+    if values["model"].trunk not in TRUNKS:
+        raise ConfigError(
+            f"{source} [model]: key 'trunk' must be one of {sorted(TRUNKS)}, "
+            f"got {values['model'].trunk!r}"
+        )
     return TrainConfig(**values)
 
 
