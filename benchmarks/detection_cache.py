@@ -377,12 +377,9 @@ def build_cache(
 def slot_calibration(slot: str) -> DistanceCalibration:
     """The calibration the ``--reid`` model behind a cache slot ships (in its weights or
     in ``kpr_track/assets/calibrations.json``, fitted on the MOT17-02 training identities)."""
-    from kpr_track.reid import REID_MODELS, shipped_calibration
+    from kpr_track.reid import reid_calibration
 
-    name = SLOT_REID[slot]
-    if REID_MODELS[name].calibration_in_weights:
-        return REID_MODELS[name].model().calibration
-    return shipped_calibration(name)
+    return reid_calibration(SLOT_REID[slot])
 
 
 def _appearance(frame, found: Detections, features, models: Models, timer: StageTimer) -> dict:

@@ -18,7 +18,7 @@ class ReIDEntry:
     Attributes:
         description: what the model is, for ``--help``.
         trunk: a name of :data:`kpr_track.reid.trunk.TRUNKS`.
-        representation: ``"parts"`` (foreground + parts) or ``"global"`` (trunk head).
+        representation: ``"parts"`` (holistic + parts) or ``"global"`` (trunk head).
         weights: resolver name of trained KPR weights (learned attention); ``None``:
             training-free pose-guided attention.
     """

@@ -31,10 +31,30 @@ def build_reid(name: str, device: str = "cpu") -> KPRAppearance | None:
         )
     entry = REID_MODELS[name]
     model = entry.model()
-    calibration = model.calibration if entry.calibration_in_weights else shipped_calibration(name)
     return KPRAppearance(
-        model, representation=entry.representation, device=device, calibration=calibration
+        model,
+        representation=entry.representation,
+        device=device,
+        calibration=reid_calibration(name, model),
     )
+
+
+def reid_calibration(name: str, model: KPRModel | None = None) -> DistanceCalibration:
+    """The distance calibration of the ``--reid`` model ``name``: from its weights file
+    when it carries the calibration of this representation, else the shipped one.
+
+    Args:
+        name: a key of :data:`REID_MODELS`.
+        model: the entry's model when already built (else it is loaded if needed).
+
+    Raises:
+        ConfigError: when no calibration ships for ``name``.
+        WeightsError: when the weights cannot be found.
+    """
+    entry = REID_MODELS[name]
+    if entry.calibration_in_weights:
+        return (model or entry.model()).calibration
+    return shipped_calibration(name)
 
 
 __all__ = [
@@ -48,5 +68,6 @@ __all__ = [
     "build_reid",
     "fit_calibration",
     "part_distance",
+    "reid_calibration",
     "reid_help",
 ]

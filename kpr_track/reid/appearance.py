@@ -27,7 +27,7 @@ class KPRAppearance:
         input_size: crop ``(H, W)`` in pixels.
         prompts: feed keypoint prompts; ``False`` feeds the "no prompt" tensor.
         negatives: include other people's keypoints as negative prompts.
-        representation: ``"parts"`` gives `(N, 1 + K, D)` foreground + part embeddings;
+        representation: ``"parts"`` gives `(N, 1 + K, D)` holistic + part embeddings;
             ``"global"`` gives the trunk head's holistic embedding as `(N, 1, G)` with
             visibility 1 (the non-part-based baseline on the same trunk).
         device: torch device for the model and crops.

@@ -9,7 +9,6 @@ G holistic (trunk head) embedding dimension.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -273,14 +272,7 @@ def load_kpr_weights(path: str | Path) -> KPRModel:
         )
         if "calibration" in metadata:
             model.calibration = DistanceCalibration.from_json(metadata["calibration"], str(path))
-    except (
-        SafetensorError,
-        OSError,
-        KeyError,
-        ValueError,
-        RuntimeError,
-        json.JSONDecodeError,
-    ) as error:
+    except (SafetensorError, OSError, KeyError, ValueError, RuntimeError) as error:
         message = str(error).replace("\n", " ")[:300]
         raise WeightsError(f"{path}: not a KPR weights file ({message})") from None
     return model.eval()

@@ -47,7 +47,7 @@ class Variant:
         name: row label.
         model: the model to embed with.
         prompts: feed keypoint prompts (else the "no prompt" tensor).
-        representation: ``"parts"`` (foreground + parts) or ``"global"`` (trunk head).
+        representation: ``"parts"`` (holistic + parts) or ``"global"`` (trunk head).
         negatives: draw other people's keypoints as negative prompts.
     """
 
