@@ -48,6 +48,24 @@ def test_linear_assignment_random_matches_brute_force():
         assert cost[matches[:, 0], matches[:, 1]].sum() == pytest.approx(best)
 
 
+def test_linear_assignment_on_sparse_costs_matches_the_full_problem():
+    """Gated crowds: most pairs infeasible, whole rows and columns without a candidate.
+    Solving only the live rows and columns must give the optimum of the full problem,
+    solved here by ``lap`` on the whole matrix (its total is the matched cost)."""
+    import lap
+
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        cost = rng.uniform(0, 1, (30, 25))
+        cost[rng.uniform(size=cost.shape) > 0.08] = INF
+        matches, rows, cols = linear_assignment(cost, 0.8)
+        full = np.where(np.isfinite(cost), cost, 1.8)
+        total, row_to_col, _ = lap.lapjv(full, extend_cost=True, cost_limit=0.8)
+        assert 0 < len(matches) == (row_to_col >= 0).sum()
+        assert cost[matches[:, 0], matches[:, 1]].sum() == pytest.approx(total)
+        assert len(rows) + len(matches) == 30 and len(cols) + len(matches) == 25
+
+
 @pytest.mark.parametrize(
     ("cost", "max_cost", "message"),
     [

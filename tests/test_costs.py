@@ -108,6 +108,33 @@ def test_appearance_not_comparable_without_shared_part():
     assert cost[0, 0] == 1.0
 
 
+def test_cues_on_pairs_equal_the_full_matrix_there():
+    """Gated association computes IoU, appearance and direction on the pairs inside the
+    gate only; their values must be those of the every-pair (BLAS) matrices."""
+    rng = np.random.default_rng(0)
+    gallery = _unit(rng.normal(size=(40, 9, 5, 16)))
+    valid = rng.uniform(size=(40, 9, 5)) > 0.3
+    det = _unit(rng.normal(size=(30, 9, 16)))
+    visibility = rng.uniform(size=(30, 9)) > 0.3
+    pairs = np.nonzero(rng.uniform(size=(40, 30)) < 0.1)
+    every, every_shared = appearance_cost(gallery, valid, det, visibility)
+    some, some_shared = appearance_cost(gallery, valid, det, visibility, pairs)
+    np.testing.assert_allclose(some, every[pairs], atol=1e-6)
+    np.testing.assert_array_equal(some_shared, every_shared[pairs])
+    assert (every_shared > 0).any() and (every < 1.0).any()  # the comparison is not vacuous
+
+    corners = rng.uniform(0, 200, (70, 2))
+    boxes = np.c_[corners, corners + rng.uniform(20, 80, (70, 2))]
+    tracks, dets = boxes[:40], boxes[40:]
+    np.testing.assert_allclose(iou_cost(tracks, dets, pairs), iou_cost(tracks, dets)[pairs])
+    directions = _unit(rng.normal(size=(40, 2)))
+    anchors, motion = rng.uniform(0, 200, (40, 2)), rng.uniform(0, 30, 40)
+    np.testing.assert_allclose(
+        direction_cost(directions, anchors, dets, motion, pairs),
+        direction_cost(directions, anchors, dets, motion)[pairs],
+    )
+
+
 def test_appearance_rejects_bad_shapes():
     gallery, valid = _gallery(np.ones((1, 3, 4)))
     with pytest.raises(InputError, match="equal P"):

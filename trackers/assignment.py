@@ -15,8 +15,10 @@ def linear_assignment(
 
     Uses ``lap.lapjv(cost, extend_cost=True, cost_limit=max_cost)`` (Jonker &
     Volgenant, Computing 1987): a pair costing more than ``max_cost`` is never chosen,
-    leaving both sides unmatched instead. Infinite entries (infeasible pairs) are
-    replaced by ``max_cost + 1`` before solving, which ``lap`` needs.
+    leaving both sides unmatched instead. The solver only sees the reduced problem, the
+    rows and columns with at least one pair within ``max_cost`` (the others cannot be
+    matched), and infinite entries (infeasible pairs) replaced by ``max_cost + 1``,
+    which ``lap`` needs.
 
     Args:
         cost: `(T, N)` float cost, finite or ``inf``; no NaN.
@@ -39,14 +41,18 @@ def linear_assignment(
     if not np.isfinite(max_cost) or max_cost < 0:
         raise InputError(f"linear_assignment: max_cost must be finite and >= 0, got {max_cost}")
     rows, cols = cost.shape
-    if rows == 0 or cols == 0 or not (cost <= max_cost).any():
+    allowed = cost <= max_cost
+    live_rows, live_cols = np.flatnonzero(allowed.any(axis=1)), np.flatnonzero(allowed.any(axis=0))
+    if len(live_rows) == 0:
         return np.zeros((0, 2), np.int64), np.arange(rows), np.arange(cols)
-    finite = np.where(np.isfinite(cost), cost, max_cost + 1.0)
+    reduced = cost[np.ix_(live_rows, live_cols)]
+    finite = np.where(np.isfinite(reduced), reduced, max_cost + 1.0)
     _, row_to_col, _ = lap.lapjv(finite, extend_cost=True, cost_limit=max_cost)
-    matched_rows = np.flatnonzero(row_to_col >= 0)
-    matched_cols = row_to_col[matched_rows]
-    keep = finite[matched_rows, matched_cols] <= max_cost
-    matches = np.stack([matched_rows[keep], matched_cols[keep]], axis=1).astype(np.int64)
+    matched = np.flatnonzero(row_to_col >= 0)
+    keep = finite[matched, row_to_col[matched]] <= max_cost
+    matched_rows = live_rows[matched[keep]]
+    matched_cols = live_cols[row_to_col[matched[keep]]]
+    matches = np.stack([matched_rows, matched_cols], axis=1).astype(np.int64)
     unmatched_rows = np.setdiff1d(np.arange(rows), matches[:, 0])
     unmatched_cols = np.setdiff1d(np.arange(cols), matches[:, 1])
     return matches, unmatched_rows, unmatched_cols

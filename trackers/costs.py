@@ -1,7 +1,10 @@
 """One vectorised function per association cue, and the one place they are combined.
 
 Every function returns a `(T, N)` matrix, tracks by detections (STYLE.md, norfair's
-pluggable distances). :func:`fuse_costs` turns the cues into the assignment cost:
+pluggable distances), or, given ``pairs = (rows, cols)``, the `(M,)` values of those
+pairs only: a tracker computes the gate on every pair and the other cues on the pairs
+inside it, so a crowd costs in proportion to the pairs its motion admits.
+:func:`fuse_costs` (element-wise, so either form) turns the cues into the assignment cost:
 ``1 - IoU``, shifted down (or, bounded, up) by the calibrated same-person probability of
 the part-visibility appearance distance (KPR, Somers et al. ECCV 2024) where the pair
 shares a visible part, and by OC-SORT's direction-consistency term; ``inf`` wherever a
@@ -16,27 +19,46 @@ from kpr_track.errors import InputError
 
 from .kalman import CHI2_95_4DOF, KalmanFilter, xyxy_to_xyah
 
+Pairs = tuple[np.ndarray, np.ndarray]
+"""``(rows, cols)``: `(M,)` int track and detection indices of the pairs to compute."""
 
-def iou_cost(track_boxes: np.ndarray, detection_boxes: np.ndarray) -> np.ndarray:
-    """``1 - IoU`` between every track box and every detection box.
+
+def iou_cost(
+    track_boxes: np.ndarray, detection_boxes: np.ndarray, pairs: Pairs | None = None
+) -> np.ndarray:
+    """``1 - IoU`` between track boxes and detection boxes.
 
     Args:
         track_boxes: `(T, 4)` xyxy px.
         detection_boxes: `(N, 4)` xyxy px.
+        pairs: the pairs to compute; None: every pair.
 
     Returns:
-        `(T, N)` float64 in [0, 1]; degenerate (zero-area) boxes give cost 1.
+        `(T, N)` (or `(M,)` for ``pairs``) float64 in [0, 1]; degenerate (zero-area)
+        boxes give cost 1.
     """
-    a = np.asarray(track_boxes, np.float64).reshape(-1, 4)
-    b = np.asarray(detection_boxes, np.float64).reshape(-1, 4)
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    a, b = _paired(
+        np.asarray(track_boxes, np.float64).reshape(-1, 4),
+        np.asarray(detection_boxes, np.float64).reshape(-1, 4),
+        pairs,
+    )
+    top_left = np.maximum(a[..., :2], b[..., :2])
+    bottom_right = np.minimum(a[..., 2:], b[..., 2:])
     intersection = np.clip(bottom_right - top_left, 0.0, None).prod(axis=-1)
-    area_a = np.clip(a[:, 2:] - a[:, :2], 0.0, None).prod(axis=-1)
-    area_b = np.clip(b[:, 2:] - b[:, :2], 0.0, None).prod(axis=-1)
-    union = area_a[:, None] + area_b[None, :] - intersection
+    area_a = np.clip(a[..., 2:] - a[..., :2], 0.0, None).prod(axis=-1)
+    area_b = np.clip(b[..., 2:] - b[..., :2], 0.0, None).prod(axis=-1)
+    union = area_a + area_b - intersection
     iou = np.divide(intersection, union, out=np.zeros_like(union), where=union > 0)
     return 1.0 - iou
+
+
+def _paired(tracks: np.ndarray, detections: np.ndarray, pairs: Pairs | None):
+    """Per-track and per-detection arrays lined up: `(T, 1, ...)` and `(1, N, ...)` for
+    every pair, or `(M, ...)` each for ``pairs``."""
+    if pairs is None:
+        return tracks[:, None], detections[None]
+    rows, cols = pairs
+    return tracks[rows], detections[cols]
 
 
 def mahalanobis_gate(
@@ -72,6 +94,7 @@ def appearance_cost(
     gallery_valid: np.ndarray,
     detection_embeddings: np.ndarray,
     detection_visibility: np.ndarray,
+    pairs: Pairs | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Part-visibility distance between track galleries and detections.
 
@@ -83,16 +106,21 @@ def appearance_cost(
         d(t, n) = sum_i s_i min_g ||f_ig^t - f_i^n||_2 / (2 sum_i s_i),
         s_i = [slot i in the track's gallery] * [slot i visible in the detection]
 
+    Every pair: one matrix product per slot (BLAS). ``pairs``: the dot products of
+    those pairs only.
+
     Args:
         gallery_embeddings: `(T, P, G, D)` L2-normalised, ``P = 1 + K`` slots
             ``[foreground, parts]``, ``G`` stored embeddings per slot.
         gallery_valid: `(T, P, G)` bool, True where an embedding is stored.
         detection_embeddings: `(N, P, D)` L2-normalised.
         detection_visibility: `(N, P)` bool or {0, 1}: slots the detection shows.
+        pairs: the pairs to compute; None: every pair.
 
     Returns:
-        ``(distance, shared)``: `(T, N)` float64 in [0, 1] (1 where nothing is shared)
-        and `(T, N)` int64, the number of slots both show (0 = no appearance evidence).
+        ``(distance, shared)``: `(T, N)` (or `(M,)` for ``pairs``) float64 in [0, 1]
+        (1 where nothing is shared) and int64, the number of slots both show (0 = no
+        appearance evidence).
 
     Raises:
         InputError: on mismatched shapes.
@@ -115,15 +143,29 @@ def appearance_cost(
         raise InputError(
             f"appearance_cost: visibility must be (N, P) = {det.shape[:2]}, got {det_vis.shape}"
         )
-    # Unit vectors: ||a - b||^2 = 2 - 2 a.b; (T, P, G, N), clipped for round-off.
-    cosine = np.einsum("tpgd,npd->tpgn", gallery, det)
+    if pairs is None:
+        cosine = np.einsum("ptgn->tnpg", _slot_products(gallery, det))  # (T, N, P, G)
+    else:
+        rows, cols = pairs
+        cosine = np.einsum("mpgd,mpd->mpg", gallery[rows], det[cols])  # (M, P, G)
+    valid, det_vis = _paired(valid, det_vis, pairs)
+    # Unit vectors: ||a - b||^2 = 2 - 2 a.b, clipped for round-off.
     euclid = np.sqrt(np.clip(2.0 - 2.0 * cosine, 0.0, 4.0))
-    euclid = np.where(valid[..., None], euclid, np.inf).min(axis=2)  # (T, P, N)
-    both = valid.any(axis=2)[:, :, None] & det_vis.T[None]  # (T, P, N)
-    shared = both.sum(axis=1)
-    total = np.where(both, euclid, 0.0).sum(axis=1)
+    euclid = np.where(valid, euclid, np.inf).min(axis=-1)  # (..., P)
+    both = valid.any(axis=-1) & det_vis  # (..., P)
+    shared = both.sum(axis=-1)
+    total = np.where(both, euclid, 0.0).sum(axis=-1)
     distance = np.where(shared > 0, total / np.maximum(shared, 1) / 2.0, 1.0)
     return distance.astype(np.float64), shared.astype(np.int64)
+
+
+def _slot_products(gallery: np.ndarray, det: np.ndarray) -> np.ndarray:
+    """Dot products of every gallery embedding with every detection, one matrix product
+    per slot: `(T, P, G, D)` and `(N, P, D)` -> `(P, T, G, N)` float32."""
+    tracks, slots, size, dim = gallery.shape
+    per_slot = np.ascontiguousarray(gallery.transpose(1, 0, 2, 3)).reshape(slots, -1, dim)
+    products = np.matmul(per_slot, det.transpose(1, 2, 0))  # (P, T * G, N)
+    return products.reshape(slots, tracks, size, len(det))
 
 
 def direction_cost(
@@ -131,6 +173,7 @@ def direction_cost(
     track_anchors: np.ndarray,
     detection_boxes: np.ndarray,
     min_motion: np.ndarray | float = 0.0,
+    pairs: Pairs | None = None,
 ) -> np.ndarray:
     """Velocity-direction consistency, OC-SORT's observation-centric momentum (OCM).
 
@@ -148,22 +191,23 @@ def direction_cost(
         detection_boxes: `(N, 4)` xyxy px.
         min_motion: scalar or `(T,)` px: a step from the anchor shorter than this has
             no direction (term 0), so jitter of a standing person does not count.
+        pairs: the pairs to compute; None: every pair.
 
     Returns:
-        `(T, N)` float64 in [-0.5, 0.5].
+        `(T, N)` (or `(M,)` for ``pairs``) float64 in [-0.5, 0.5].
     """
     directions = np.asarray(track_directions, np.float64).reshape(-1, 2)
     anchors = np.asarray(track_anchors, np.float64).reshape(-1, 2)
     boxes = np.asarray(detection_boxes, np.float64).reshape(-1, 4)
-    centres = (boxes[:, :2] + boxes[:, 2:]) / 2.0
-    step = centres[None, :, :] - anchors[:, None, :]  # (T, N, 2)
+    motion = np.broadcast_to(np.asarray(min_motion, np.float64), (len(anchors),))
+    track = np.concatenate([directions, anchors, motion[:, None]], axis=1)  # (T, 5)
+    track, centres = _paired(track, (boxes[:, :2] + boxes[:, 2:]) / 2.0, pairs)
+    step = centres - track[..., 2:4]
     length = np.linalg.norm(step, axis=-1)
-    cosine = (step * directions[:, None, :]).sum(-1) / np.maximum(length, 1e-9)
+    cosine = (step * track[..., :2]).sum(-1) / np.maximum(length, 1e-9)
     angle = np.arccos(np.clip(cosine, -1.0, 1.0))
-    known = (np.abs(directions).sum(-1) > 0)[:, None]
-    long_enough = (
-        length >= np.broadcast_to(np.asarray(min_motion, np.float64), (len(anchors),))[:, None]
-    )
+    known = np.abs(track[..., :2]).sum(-1) > 0
+    long_enough = length >= track[..., 4]
     return np.where(known & long_enough & (length > 0), (np.pi / 2 - angle) / np.pi, 0.0)
 
 
@@ -194,6 +238,9 @@ def fuse_costs(
     same person, and raises it (a soft gate, at most ``w_app``) only when two people are
     more likely; no distance threshold is involved. ``inf`` where ``gate`` is False or
     ``IoU < min_iou``.
+
+    Element-wise: every input has the shape of ``iou``, `(T, N)` or the `(M,)` values of
+    some pairs.
 
     Args:
         iou: `(T, N)` ``1 - IoU`` from :func:`iou_cost`.

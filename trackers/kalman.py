@@ -193,6 +193,8 @@ class KalmanFilter:
         projected_mean, projected_cov = self.project(mean, covariance)
         measurements = np.asarray(measurements, np.float64)
         diff = measurements[None, :, :] - projected_mean[:, None, :]  # (T, N, 4)
-        chol = np.linalg.cholesky(projected_cov)  # (T, 4, 4), S = L L^T
-        z = np.linalg.solve(chol, np.swapaxes(diff, 1, 2))  # (T, 4, N) = L^-1 d
+        # S = L L^T; d^T S^-1 d = ||L^-1 d||^2, with L^-1 of the (T, 4, 4) factors applied
+        # to all N measurements at once by a batched matrix product.
+        inverse = np.linalg.inv(np.linalg.cholesky(projected_cov))  # (T, 4, 4)
+        z = inverse @ np.swapaxes(diff, 1, 2)  # (T, 4, N) = L^-1 d
         return (z**2).sum(axis=1)

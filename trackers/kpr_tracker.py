@@ -44,8 +44,15 @@ from .assignment import linear_assignment
 from .base import BaseTracker, register_tracker
 from .camera_motion import CameraMotion, warp_states
 from .config import TrackerConfig
-from .costs import appearance_cost, direction_cost, fuse_costs, iou_cost, mahalanobis_gate
-from .kalman import KalmanFilter
+from .costs import (
+    Pairs,
+    appearance_cost,
+    direction_cost,
+    fuse_costs,
+    iou_cost,
+    mahalanobis_gate,
+)
+from .kalman import KalmanFilter, xyah_to_xyxy
 from .track import Track, TrackState
 
 if TYPE_CHECKING:  # the reid package imports torch; the tracker only reads the object
@@ -234,31 +241,59 @@ class KPRTracker(BaseTracker):
         Returns ``(matches (M, 2) [track, detection], unmatched tracks, unmatched
         detections)``, all in global indices.
         """
-        tracks = [self._tracks[i] for i in track_idx]
-        boxes = detections.boxes[det_idx]
-        track_boxes = np.array([t.box for t in tracks]).reshape(-1, 4)
-        cost = iou_cost(track_boxes, boxes)
-        if fused and len(tracks) and len(det_idx):
-            cfg = self.config
-            means = np.stack([t.mean for t in tracks])
-            covariances = np.stack([t.covariance for t in tracks])
-            gate = mahalanobis_gate(self.kalman, means, covariances, boxes, cfg.gate_threshold)
-            probability, weight = self._appearance(tracks, detections, det_idx)
-            cost = fuse_costs(
-                cost,
-                same_probability=probability,
-                appearance_weight=weight,
-                direction=self._direction(tracks, boxes),
-                direction_weight=cfg.direction_weight,
-                gate=gate,
-                min_iou=cfg.min_iou,
-            )
+        if fused:
+            cost = self.association_cost(track_idx, det_idx, detections)
+        else:
+            cost = iou_cost(self._boxes(track_idx), detections.boxes[det_idx])
         pairs, rows, cols = linear_assignment(cost, max_cost)
         matches = np.stack([track_idx[pairs[:, 0]], det_idx[pairs[:, 1]]], axis=1)
         return matches.reshape(-1, 2).astype(np.int64), track_idx[rows], det_idx[cols]
 
-    def _direction(self, tracks: list[Track], boxes: np.ndarray) -> np.ndarray | None:
-        """OC-SORT OCM term `(T, N)`, or None when ``direction_weight`` is 0."""
+    def association_cost(
+        self, track_idx: np.ndarray, det_idx: np.ndarray, detections: Detections
+    ) -> np.ndarray:
+        """The fused cost of rounds (b) and (d) between live tracks and detections.
+
+        The Mahalanobis gate is computed for every pair; IoU, the part-visibility
+        distance and the direction term only for the pairs inside it, so a crowd costs
+        in proportion to the pairs its motion admits rather than ``T x N``.
+
+        Args:
+            track_idx: `(T,)` int indices into :attr:`tracks`.
+            det_idx: `(N,)` int indices into ``detections``.
+            detections: the frame's detections (after :meth:`update`'s prediction step).
+
+        Returns:
+            `(T, N)` float64 cost of :func:`~.costs.fuse_costs`, ``inf`` where infeasible.
+        """
+        cfg = self.config
+        tracks = [self._tracks[i] for i in track_idx]
+        boxes = detections.boxes[det_idx]
+        cost = np.full((len(tracks), len(boxes)), np.inf)
+        if cost.size == 0:
+            return cost
+        means = np.stack([t.mean for t in tracks])
+        covariances = np.stack([t.covariance for t in tracks])
+        gate = mahalanobis_gate(self.kalman, means, covariances, boxes, cfg.gate_threshold)
+        pairs = np.nonzero(gate)
+        probability, weight = self._appearance(tracks, detections, det_idx, pairs)
+        cost[pairs] = fuse_costs(
+            iou_cost(xyah_to_xyxy(means[:, :4]), boxes, pairs),
+            same_probability=probability,
+            appearance_weight=weight,
+            direction=self._direction(tracks, boxes, pairs),
+            direction_weight=cfg.direction_weight,
+            min_iou=cfg.min_iou,
+        )
+        return cost
+
+    def _boxes(self, track_idx: np.ndarray) -> np.ndarray:
+        """`(T, 4)` xyxy px: the predicted boxes of tracks ``track_idx``."""
+        means = np.array([self._tracks[i].mean for i in track_idx]).reshape(-1, 8)
+        return xyah_to_xyxy(means[:, :4])
+
+    def _direction(self, tracks: list[Track], boxes: np.ndarray, pairs: Pairs) -> np.ndarray | None:
+        """OC-SORT OCM term of ``pairs`` `(M,)`, or None when ``direction_weight`` is 0."""
         cfg = self.config
         if cfg.direction_weight == 0:
             return None
@@ -267,7 +302,7 @@ class KPRTracker(BaseTracker):
         )
         anchors = np.stack([t.last_observation for t in tracks])
         return direction_cost(
-            directions, anchors[:, :2], boxes, cfg.direction_min_motion * anchors[:, 3]
+            directions, anchors[:, :2], boxes, cfg.direction_min_motion * anchors[:, 3], pairs
         )
 
     def _uses_appearance(self, detections: Detections) -> bool:
@@ -284,32 +319,38 @@ class KPRTracker(BaseTracker):
         return True
 
     def _appearance(
-        self, tracks: list[Track], detections: Detections, det_idx: np.ndarray
+        self, tracks: list[Track], detections: Detections, det_idx: np.ndarray, pairs: Pairs
     ) -> tuple[np.ndarray | None, np.ndarray | float]:
-        """``(p_same (T, N), w_app (T, N))``, or ``(None, 0)`` for motion only.
+        """``(p_same (M,), w_app (M,))`` of ``pairs``, or ``(None, 0)`` for motion only.
 
-        ``p_same`` is 0.5 where the pair shares no visible slot; ``w_app`` grows with
-        the number of shared slots up to ``full_weight_parts`` (or all the model's
-        slots when it has fewer, e.g. 1 for a global embedding).
+        ``p_same`` is 0.5 where the pair shares no visible slot (or the track has no
+        memory yet); ``w_app`` grows with the number of shared slots up to
+        ``full_weight_parts`` (or all the model's slots when it has fewer, e.g. 1 for a
+        global embedding).
         """
         if not self._uses_appearance(detections):
             return None, 0.0
+        rows, cols = pairs
         det_emb = detections.embeddings[det_idx]
         det_vis = detections.visibility[det_idx] > self.config.visibility_threshold
-        slots, size, dim = det_emb.shape[1], self.config.gallery_size, det_emb.shape[2]
-        gallery = np.zeros((len(tracks), slots, size, dim), np.float32)
-        valid = np.zeros((len(tracks), slots, size), bool)
-        for row, track in enumerate(tracks):
-            if track.gallery is not None:
-                if track.gallery.shape != gallery.shape[1:]:
-                    raise InputError(
-                        f"KPRTracker.update: embeddings {det_emb.shape[1:]} do not match the "
-                        f"track memory {track.gallery.shape[::2]} (slots, D)"
-                    )
-                gallery[row], valid[row] = track.gallery, track.gallery_valid
-        distance, shared = appearance_cost(gallery, valid, det_emb, det_vis)
+        distance, shared = np.ones(len(rows)), np.zeros(len(rows), np.int64)
+        members = [r for r in np.unique(rows) if tracks[r].gallery is not None]
+        if members:
+            gallery = np.stack([tracks[r].gallery for r in members])
+            if gallery.shape[1::2] != det_emb.shape[1:]:
+                raise InputError(
+                    f"KPRTracker.update: embeddings {det_emb.shape[1:]} do not match the "
+                    f"track memory {gallery.shape[1::2]} (slots, D)"
+                )
+            valid = np.stack([tracks[r].gallery_valid for r in members])
+            compact = np.full(len(tracks), -1)
+            compact[members] = np.arange(len(members))
+            known = compact[rows] >= 0
+            distance[known], shared[known] = appearance_cost(
+                gallery, valid, det_emb, det_vis, (compact[rows[known]], cols[known])
+            )
         probability = np.where(shared > 0, self.calibration.same_probability(distance), 0.5)
-        full = min(self.config.full_weight_parts, slots)
+        full = min(self.config.full_weight_parts, det_emb.shape[1])
         weight = self.config.appearance_weight * np.minimum(shared / full, 1.0)
         return probability, weight
 

@@ -87,6 +87,7 @@ class Track:
         self._history = max(history, 2)
         self._observed: list[tuple[int, np.ndarray]] = [(0, measurement)]  # (age, xyah)
         self._anchor = (self.mean, self.covariance)  # state right after the last observation
+        self._direction: tuple[tuple | None, np.ndarray] = (None, np.zeros(2))
         if embeddings is not None:
             self.remember(embeddings, visibility)
 
@@ -106,8 +107,15 @@ class Track:
         From the oldest kept observation at most ``delta`` frames before the last one
         (the previous observation when none is that recent) to the last observation.
         Zero when the track has one observation or moved less than ``min_motion`` box
-        heights between them (a standing person's jitter has no direction).
+        heights between them (a standing person's jitter has no direction). Kept until
+        the next observation: association asks for it every frame.
         """
+        key = (len(self._observed), self._observed[-1][0], delta, min_motion)
+        if self._direction[0] != key:
+            self._direction = (key, self._observed_direction(delta, min_motion))
+        return self._direction[1]
+
+    def _observed_direction(self, delta: int, min_motion: float) -> np.ndarray:
         last_age, last = self._observed[-1]
         earlier = [obs for age, obs in self._observed[:-1] if last_age - age <= delta]
         if not earlier and len(self._observed) > 1:

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.ops import box_iou
+from torchvision.ops import roi_align
 
 from ..detections import Detections
 from ..errors import ConfigError, WeightsError
 from ..keypoints import NUM_KEYPOINTS
+from ..reid.crops import frame_to_tensor
 from ..weights import resolve_weights
 from .base import Detector, check_frame
 
@@ -37,7 +38,8 @@ class YoloPoseDetector(Detector):
         iou: NMS IoU threshold.
         device: torch device string, e.g. ``"cpu"`` or ``"cuda:0"``.
         max_det: maximum number of people per frame.
-        pose_imgsz: inference size of the top-down pose crops (:meth:`pose_on_boxes`).
+        pose_size: ``(height, width)`` px of the top-down pose crops
+            (:meth:`pose_on_boxes`), multiples of 32.
         crop_scale: enlargement of each box (about its centre) for top-down crops.
 
     Raises:
@@ -54,9 +56,11 @@ class YoloPoseDetector(Detector):
         iou: float = 0.7,
         device: str = "cpu",
         max_det: int = 300,
-        pose_imgsz: int = 192,
+        pose_size: tuple[int, int] = (192, 96),
         crop_scale: float = 1.25,
     ) -> None:
+        if any(side < 32 or side % 32 for side in pose_size):
+            raise ConfigError(f"pose_size must be (height, width) multiples of 32, got {pose_size}")
         path = resolve_weights("yolo11n-pose", weights)
         # A user who set YOLO_OFFLINE explicitly keeps their choice.
         os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -73,7 +77,10 @@ class YoloPoseDetector(Detector):
             raise ConfigError(f"{path}: a YOLO {self._model.task!r} model, expected a pose model")
         self._predict_args = {"conf": conf, "iou": iou, "device": device, "max_det": max_det}
         self.imgsz = imgsz
-        self.pose_imgsz = pose_imgsz
+        self.pose_size = pose_size
+        self.device = torch.device(device)
+        self.weights = path
+        self._network: torch.nn.Module | None = None
         self.crop_scale = crop_scale
 
     def detect(self, frame: np.ndarray, frame_id: int) -> Detections:
@@ -82,42 +89,76 @@ class YoloPoseDetector(Detector):
         boxes, scores, keypoints = _unpack(result)
         return Detections(boxes=boxes, scores=scores, keypoints=keypoints)
 
+    @torch.inference_mode()
     def pose_on_boxes(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """Top-down pose: run the pose model on a crop around each given box.
+        """Top-down pose: the pose network run on one batched crop per given box.
 
-        Each box is enlarged ``crop_scale`` times about its centre, clipped to the
-        frame, and all crops go through the model in one batch at ``pose_imgsz``
-        (letterboxed, aspect kept). Of the people found in a crop, the one whose box
-        has the highest IoU (at least 0.3) with the given box supplies its keypoints.
+        Each box is enlarged ``crop_scale`` times about its centre and widened or
+        heightened to the aspect of ``pose_size`` (the top-down convention of Xiao et al.,
+        "Simple Baselines for Human Pose Estimation", ECCV 2018), so nobody is stretched;
+        all crops are cut and resized in one RoIAlign call (pixels outside the frame read
+        as black) and go through the network as one tensor, without Ultralytics'
+        per-image pre- and post-processing. In each crop the prediction with the highest
+        ``score x IoU`` against the given box (IoU at least 0.3, score at least ``conf``)
+        supplies the keypoints; no NMS is needed for a single choice.
 
         Args:
             frame: `(H, W, 3)` uint8 BGR image.
             boxes: `(N, 4)` xyxy boxes in frame pixels.
 
         Returns:
-            `(N, 17, 3)` float32 keypoints ``(x px, y px, conf)`` in frame pixels; all
-            zeros for a box where no matching person was found.
+            `(N, 17, 3)` float32 keypoints ``(x px, y px, conf in [0, 1])`` in frame
+            pixels; all zeros for a box where no matching person was found.
+
+        Raises:
+            InputError: when ``frame`` is not an `(H, W, 3)` uint8 image.
+            ConfigError: when the weights' pose head is not a dense YOLOv8 / YOLO11 head.
         """
         frame = check_frame(frame)
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         out = np.zeros((len(boxes), NUM_KEYPOINTS, 3), np.float32)
-        origins = _crop_windows(boxes, self.crop_scale, frame.shape[1], frame.shape[0])
-        valid = np.flatnonzero((origins[:, 2] > origins[:, 0]) & (origins[:, 3] > origins[:, 1]))
-        if len(valid) == 0:
+        if len(boxes) == 0:
             return out
-        crops = [frame[y0:y1, x0:x1] for x0, y0, x1, y1 in origins[valid]]
-        for index, result in zip(valid, self._predict(crops, self.pose_imgsz), strict=True):
-            found, _, keypoints = _unpack(result)
-            if len(found) == 0:
-                continue
-            offset = origins[index, :2].astype(np.float32)
-            found += np.tile(offset, 2)
-            ious = box_iou(torch.from_numpy(boxes[index : index + 1]), torch.from_numpy(found))[0]
-            best = int(ious.argmax())
-            if ious[best] >= _MIN_MATCH_IOU:
-                out[index] = keypoints[best]
-                out[index, :, :2] += offset
+        network = self._pose_network()
+        height, width = self.pose_size
+        windows = torch.from_numpy(_crop_windows(boxes, self.crop_scale, height / width))
+        image = frame_to_tensor(frame, self.device)
+        crops = roi_align(
+            image, [windows.to(self.device)], (height, width), 1.0, sampling_ratio=1, aligned=True
+        )
+        raw = network(crops)[0].float().cpu()  # (N, 4 + 1 + 17 * 3, anchors)
+        # Crop px -> frame px: frame = window origin + crop * (window size / crop size).
+        origin = windows[:, None, :2]
+        scale = (windows[:, None, 2:] - windows[:, None, :2]) / torch.tensor([width, height])
+        centre, size = raw[:, 0:2].mT, raw[:, 2:4].mT  # (N, A, 2) crop px
+        predicted = torch.cat([centre - size / 2, centre + size / 2], dim=-1) * scale.repeat(
+            1, 1, 2
+        ) + origin.repeat(1, 1, 2)
+        iou = _paired_iou(torch.from_numpy(boxes)[:, None], predicted)  # (N, A)
+        score = raw[:, 4]
+        quality = torch.where(
+            (iou >= _MIN_MATCH_IOU) & (score >= self._predict_args["conf"]), score * iou, -1.0
+        )
+        best = quality.argmax(dim=1)
+        found = quality.gather(1, best[:, None])[:, 0] > 0
+        rows = torch.arange(len(boxes))
+        keypoints = raw[rows, 5:, best].reshape(-1, NUM_KEYPOINTS, 3)
+        keypoints[..., :2] = keypoints[..., :2] * scale + origin
+        out[found.numpy()] = keypoints[found].numpy()
         return out
+
+    def _pose_network(self) -> torch.nn.Module:
+        """The fused PyTorch pose network (first call: fused and checked)."""
+        if self._network is None:
+            network = self._model.model.to(self.device).eval()
+            head = network.model[-1]
+            if getattr(head, "end2end", False) or getattr(head, "kpt_shape", None) != [17, 3]:
+                raise ConfigError(
+                    f"{self.weights}: top-down pose needs a dense COCO-17 YOLO-pose head "
+                    "(YOLOv8 / YOLO11 pose weights)"
+                )
+            self._network = network.fuse(verbose=False)
+        return self._network
 
     def _predict(self, images: list[np.ndarray], imgsz: int) -> list:
         # Ultralytics' CPU device setup sets the process-wide torch thread count to
@@ -140,12 +181,23 @@ def _unpack(result) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return boxes, scores, keypoints
 
 
-def _crop_windows(boxes: np.ndarray, scale: float, width: int, height: int) -> np.ndarray:
-    """Boxes `(N, 4)` enlarged about their centre and clipped: integer `(N, 4)` x0,y0,x1,y1."""
+def _crop_windows(boxes: np.ndarray, scale: float, aspect: float) -> np.ndarray:
+    """Top-down crop windows: boxes `(N, 4)` xyxy px enlarged ``scale`` times about their
+    centre, then the short side extended to ``aspect`` (height / width); `(N, 4)` float32
+    xyxy px, not clipped (they may reach outside the frame)."""
     centre = (boxes[:, :2] + boxes[:, 2:]) / 2
-    half = (boxes[:, 2:] - boxes[:, :2]) * scale / 2
-    windows = np.concatenate([centre - half, centre + half], axis=1)
-    windows = np.round(windows).astype(np.int64)
-    windows[:, [0, 2]] = windows[:, [0, 2]].clip(0, width)
-    windows[:, [1, 3]] = windows[:, [1, 3]].clip(0, height)
-    return windows
+    size = np.maximum(boxes[:, 2:] - boxes[:, :2], 1.0) * scale
+    width = np.maximum(size[:, 0], size[:, 1] / aspect)
+    half = np.stack([width, width * aspect], axis=1) / 2
+    return np.concatenate([centre - half, centre + half], axis=1).astype(np.float32)
+
+
+def _paired_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """IoU of broadcast xyxy boxes ``a`` and ``b`` (`(..., 4)` each) -> `(...)`."""
+    top_left = torch.maximum(a[..., :2], b[..., :2])
+    bottom_right = torch.minimum(a[..., 2:], b[..., 2:])
+    intersection = (bottom_right - top_left).clamp(min=0).prod(-1)
+    area_a = (a[..., 2:] - a[..., :2]).clamp(min=0).prod(-1)
+    area_b = (b[..., 2:] - b[..., :2]).clamp(min=0).prod(-1)
+    union = area_a + area_b - intersection
+    return intersection / union.clamp(min=1e-9)
