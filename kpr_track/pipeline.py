@@ -1,10 +1,17 @@
-"""One frame through the stages: detection + pose -> KPR appearance -> tracker."""
+"""Frames through the stages: detection + pose -> KPR appearance -> tracker.
+
+:meth:`TrackingPipeline.run` overlaps the stages of consecutive frames: a worker thread
+decodes and detects frame t + 1 while the calling thread runs the appearance model and
+the tracker on frame t (the heavy calls, torch / onnxruntime / OpenCV, release the GIL).
+"""
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -15,7 +22,10 @@ from .trackers.base import BaseTracker
 
 AppearanceStage = Callable[[np.ndarray, Detections], Detections]
 """Fills embeddings `(N, P, D)` and visibility `(N, P)` of a frame's detections, e.g.
-:class:`~kpr_track.reid.KPRAppearance` or :class:`~kpr_track.reid.OnnxReID`."""
+:class:`~kpr_track.reid.KPRAppearance`."""
+
+FrameResult = tuple[int, np.ndarray, Detections, np.ndarray]
+"""``(frame_id, frame, detections, track_ids)`` of one frame, see :meth:`TrackingPipeline.step`."""
 
 
 class StageTimer:
@@ -72,11 +82,108 @@ class TrackingPipeline:
             The frame's detections (with embeddings when an appearance model is set) and
             `(N,)` int64 track ids aligned with them (-1 = not output as a track).
         """
+        return self.follow(frame, self.detect(frame, frame_id))
+
+    def detect(self, frame: np.ndarray, frame_id: int) -> Detections:
+        """The detection stage of :meth:`step` (boxes, scores, keypoints)."""
         with self.timer("detect"):
-            detections = self.detector.detect(frame, frame_id)
+            return self.detector.detect(frame, frame_id)
+
+    def follow(self, frame: np.ndarray, detections: Detections) -> tuple[Detections, np.ndarray]:
+        """The appearance and tracking stages of :meth:`step`, on detected people."""
         if self.appearance is not None:
             with self.timer("reid"):
                 detections = self.appearance(frame, detections)
         with self.timer("track"):
             track_ids = self.tracker.update(detections, frame)
         return detections, track_ids
+
+    def run(
+        self, frames: Iterable[tuple[int, np.ndarray]], *, overlap: bool = True
+    ) -> Iterator[FrameResult]:
+        """Process a sequence, in frame order, with decoding and detection of the next
+        frame overlapping the appearance and tracking of the current one.
+
+        Args:
+            frames: ``(frame_id, (H, W, 3) BGR uint8)`` pairs, decoded lazily (the time
+                spent in the iterator is timed as ``decode``).
+            overlap: run decoding and detection in a worker thread, at most
+                ``_AHEAD`` frames ahead; False runs every stage in this thread.
+
+        Yields:
+            ``(frame_id, frame, detections, track_ids)`` for each frame, in input order.
+
+        Raises:
+            Whatever decoding or detection raised, in this thread, after the frames
+            before it were yielded. Closing the generator early (an exception in the
+            consumer, e.g. KeyboardInterrupt) stops the worker before returning.
+        """
+        detected = self._detected(frames)
+        if overlap:
+            detected = _ahead(detected, _AHEAD)
+        try:
+            for frame_id, frame, detections in detected:
+                yield frame_id, frame, *self.follow(frame, detections)
+        finally:
+            detected.close()
+
+    def _detected(
+        self, frames: Iterable[tuple[int, np.ndarray]]
+    ) -> Iterator[tuple[int, np.ndarray, Detections]]:
+        source = iter(frames)
+        while True:
+            with self.timer("decode"):
+                item = next(source, None)
+            if item is None:
+                return
+            frame_id, frame = item
+            yield frame_id, frame, self.detect(frame, frame_id)
+
+
+# Frames decoded and detected ahead of the appearance and tracking stages.
+_AHEAD = 2
+_DONE = object()
+
+
+def _ahead(items: Iterator, size: int) -> Iterator:
+    """Consume ``items`` in a worker thread, at most ``size`` ahead; yield them in order.
+
+    An exception of the worker is re-raised here; closing this generator stops the
+    worker (it finishes the item in hand, then exits) and waits for it.
+    """
+    buffer: queue.Queue = queue.Queue(maxsize=size)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not _put(buffer, (item, None), stop):
+                    return
+            _put(buffer, (_DONE, None), stop)
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            _put(buffer, (_DONE, error), stop)
+
+    worker = threading.Thread(target=produce, name="kpr-track-detect", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = buffer.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+def _put(buffer: queue.Queue, item: tuple, stop: threading.Event) -> bool:
+    """Put ``item`` unless ``stop`` is set first; True when it was put."""
+    while not stop.is_set():
+        try:
+            buffer.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False

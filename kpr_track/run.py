@@ -96,6 +96,9 @@ def track_video(
 ) -> dict:
     """Run ``pipeline`` over every frame of ``reader`` and write the four outputs.
 
+    Decoding and detection run one or two frames ahead in a worker thread
+    (:meth:`TrackingPipeline.run`); results are written in frame order.
+
     Frames are numbered from 1, or as the image folder numbers them
     (:attr:`ImageFolderReader.frame_ids`, with its ``images`` records in ``tracks.json``);
     a video frame that fails to decode is skipped and reported in ``summary.json`` under
@@ -126,15 +129,10 @@ def track_video(
     start = time.perf_counter()
     stopped_by: KeyboardInterrupt | OutputError | None = None
     bar = tqdm(total=len(reader) or None, unit="frame", disable=not progress, desc="tracking")
+    # The frame number is read right after its frame, in the thread that decodes.
+    results = pipeline.run((reader.frame_id, frame) for frame in reader)
     try:
-        frame_iter = iter(reader)
-        while True:
-            with timer("decode"):
-                frame = next(frame_iter, None)
-            if frame is None:
-                break
-            frame_id = reader.frame_id
-            detections, track_ids = pipeline.step(frame, frame_id)
+        for frame_id, frame, detections, track_ids in results:
             with timer("write"), stop_signals_held():  # every output gets the frame, or none
                 mot.write(frame_id, detections, track_ids)
                 posetrack.write(frame_id, detections, track_ids)
@@ -148,6 +146,7 @@ def track_video(
         stopped_by = error
         raise
     finally:
+        results.close()  # stops the decoding / detection thread
         bar.close()
         closing_error = close_all([mot, posetrack, video])
         summary = _summary(

@@ -18,12 +18,16 @@ STOP_AT = 6
 
 
 class _InterruptingPipeline(TrackingPipeline):
-    """The real pipeline, with Ctrl-C arriving while frame ``STOP_AT`` is processed."""
+    """The real pipeline, with Ctrl-C arriving while frame ``STOP_AT`` is tracked (in the
+    main thread, while the worker thread detects the frames after it)."""
 
-    def step(self, frame, frame_id):
-        if frame_id == STOP_AT:
+    followed = 0
+
+    def follow(self, frame, detections):
+        self.followed += 1
+        if self.followed == STOP_AT:
             raise KeyboardInterrupt
-        return super().step(frame, frame_id)
+        return super().follow(frame, detections)
 
 
 def test_ctrl_c_leaves_valid_partial_results(tmp_path, pets_video, pets_gt):

@@ -1,0 +1,60 @@
+"""TrackingPipeline.run: decoding and detection one frame ahead in a worker thread."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from kpr_track.detectors.base import build_detector
+from kpr_track.errors import InputError
+from kpr_track.pipeline import TrackingPipeline
+from kpr_track.trackers import load_tracker
+from kpr_track.video import VideoReader
+
+FRAMES = 40
+
+
+def _pipeline(pets_gt) -> TrackingPipeline:
+    return TrackingPipeline(build_detector(f"gt:{pets_gt}"), None, load_tracker("kpr"))
+
+
+def _frames(pets_video, count=FRAMES):
+    reader = VideoReader(pets_video, count)
+    return ((reader.frame_id, frame) for frame in reader)
+
+
+def test_overlapped_run_gives_the_sequential_results_in_order(pets_video, pets_gt):
+    sequential = list(_pipeline(pets_gt).run(_frames(pets_video), overlap=False))
+    overlapped = list(_pipeline(pets_gt).run(_frames(pets_video), overlap=True))
+    assert [r[0] for r in overlapped] == list(range(1, FRAMES + 1))
+    assert [r[0] for r in sequential] == [r[0] for r in overlapped]
+    for (_, frame_a, det_a, ids_a), (_, frame_b, det_b, ids_b) in zip(
+        sequential, overlapped, strict=True
+    ):
+        np.testing.assert_array_equal(frame_a, frame_b)
+        np.testing.assert_array_equal(det_a.boxes, det_b.boxes)
+        np.testing.assert_array_equal(ids_a, ids_b)
+    assert (overlapped[-1][3] > 0).sum() >= 4  # PETS09 has people tracked by frame 40
+
+
+def test_worker_error_reaches_the_caller_after_the_frames_before_it(pets_video, pets_gt):
+    def failing():
+        for frame_id, frame in _frames(pets_video, 10):
+            yield frame_id, (frame if frame_id != 6 else frame[..., 0])  # not (H, W, 3)
+
+    done = []
+    with pytest.raises(InputError, match=r"\(H, W, 3\)"):
+        for frame_id, *_ in _pipeline(pets_gt).run(failing()):
+            done.append(frame_id)
+    assert done == [1, 2, 3, 4, 5]
+
+
+def test_stopping_early_stops_the_worker(pets_video, pets_gt):
+    before = threading.active_count()
+    results = _pipeline(pets_gt).run(_frames(pets_video))
+    assert next(results)[0] == 1
+    assert threading.active_count() == before + 1
+    results.close()  # what a KeyboardInterrupt in the consumer's loop does
+    assert threading.active_count() == before
