@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -47,6 +50,7 @@ from common import (
     markdown_table,
 )
 
+from kpr_track.errors import KprTrackError
 from kpr_track.evaluation.mot import read_seqinfo
 from kpr_track.video import sequence_frames
 
@@ -208,46 +212,99 @@ def association_speed(repeats: int, seed: int = 0) -> dict:
     return out
 
 
-def end_to_end(frames: int) -> dict:
-    """The whole tracking pipeline (yolo-pose 960, default KPR, kpr tracker) per stage."""
-    from kpr_track.detectors import build_detector
-    from kpr_track.pipeline import StageTimer, TrackingPipeline
-    from kpr_track.reid import DEFAULT_REID, build_reid
-    from kpr_track.trackers import load_tracker
+def tracking_options(**changes: object) -> argparse.Namespace:
+    """The ``kpr-track track`` defaults (detector, ReID, tracker ...), with ``changes``."""
+    from kpr_track.cli_track import add_tracking_options
 
-    timer = StageTimer()
-    detector, appearance = (
-        build_detector("yolo-pose", **YOLO_POSE_OPTIONS),
-        build_reid(DEFAULT_REID),
-    )
-    fps = float(read_seqinfo(PETS09)["frameRate"])
-    tracker = load_tracker("kpr", frame_rate=fps, calibration=appearance.calibration)
-    pipeline = TrackingPipeline(detector, appearance, tracker, timer)
-    iterator = sequence_frames(PETS09, frames)
-    _, first = next(iterator)
-    appearance(first, detector.detect(first, 1))  # warm-up, untimed
-    iterator = sequence_frames(PETS09, frames)
+    parser = argparse.ArgumentParser()
+    add_tracking_options(parser)
+    return argparse.Namespace(**{**vars(parser.parse_args([])), **changes})
+
+
+def end_to_end(frames: int, options: argparse.Namespace, overlap: bool = True) -> dict:
+    """The whole tracking pipeline built as ``kpr-track track`` builds it from
+    ``options``, over the first ``frames`` PETS09 frames, per stage.
+
+    With ``overlap`` (the CLI's way) decoding and detection of the next frame run in a
+    worker thread while appearance and tracking handle the current one, so the stage
+    times add up to more than the wall time; ``share_of_time`` is each stage's share
+    of their sum.
+    """
+    from kpr_track.cli_track import build_pipeline
+    from kpr_track.pipeline import StageTimer
+
+    pipeline = build_pipeline(options, float(read_seqinfo(PETS09)["frameRate"]))
+    iterator = sequence_frames(PETS09, frames + 1)
+    first_id, first = next(iterator)
+    warm = pipeline.detect(first, first_id)  # warm-up, untimed and unseen by the tracker
+    if pipeline.appearance is not None:
+        pipeline.appearance(first, warm)
+    pipeline.timer = StageTimer()
     people = 0
     start = time.perf_counter()
-    while True:
-        with timer("decode"):
-            item = next(iterator, None)
-        if item is None:
-            break
-        detections, _ = pipeline.step(item[1], item[0])
+    for _, _, detections, _ in pipeline.run(iterator, overlap=overlap):
         people += len(detections)
     wall = time.perf_counter() - start
-    count = timer.calls["decode"] - 1
+    timer = pipeline.timer
+    count = timer.calls["detect"]
     ms = {stage: 1000 * seconds / count for stage, seconds in timer.seconds.items()}
     return {
+        "detector": options.det,
+        "reid": options.reid,
+        "tracker": options.tracker,
+        "overlap": overlap,
         "frames": count,
         "detections_per_frame": people / count,
         "fps": count / wall,
         "ms_per_frame": ms,
         "share_of_time": {stage: value / sum(ms.values()) for stage, value in ms.items()},
         "association_vs_detection": ms["track"] / ms["detect"],
-        "reid_vs_detection": ms["reid"] / ms["detect"],
+        "reid_vs_detection": ms.get("reid", 0.0) / ms["detect"],
     }
+
+
+def long_run_memory(passes: tuple[int, ...] = (1, 3)) -> dict:
+    """Peak resident set size of ``kpr-track track`` (default settings) on the whole
+    PETS09 video and on the video played ``n`` times through, each run in its own
+    process (``os.wait4`` gives that process's own peak)."""
+    video = PETS09 / "vtest.avi"
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for count in passes:
+            source = video if count == 1 else _replayed(video, count, Path(tmp))
+            command = [sys.executable, "-m", "kpr_track", "track", str(source)]
+            command += ["--out", f"{tmp}/run{count}", "--no-progress"]
+            start = time.perf_counter()
+            child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+            _, status, usage = os.wait4(child.pid, 0)
+            if status != 0:
+                raise KprTrackError(f"{' '.join(command)} failed (wait status {status})")
+            summary = json.loads((Path(tmp) / f"run{count}" / "summary.json").read_text())
+            out[f"passes_{count}"] = {
+                "frames": summary["frames"],
+                "peak_rss_mib": usage.ru_maxrss / 1024,
+                "wall_seconds": time.perf_counter() - start,
+            }
+    first, last = out[f"passes_{passes[0]}"], out[f"passes_{passes[-1]}"]
+    out["peak_rss_ratio"] = last["peak_rss_mib"] / first["peak_rss_mib"]
+    return out
+
+
+def _replayed(video: Path, count: int, folder: Path) -> Path:
+    """``video`` played ``count`` times through, written as an MJPG AVI in ``folder``."""
+    import cv2
+
+    from kpr_track.video import VideoReader
+
+    info = VideoReader(video).info
+    path = folder / f"{video.stem}_x{count}.avi"
+    fourcc = cv2.VideoWriter_fourcc(*"MJPG")
+    writer = cv2.VideoWriter(str(path), fourcc, info.fps, (info.width, info.height))
+    for _ in range(count):
+        for frame in VideoReader(video):
+            writer.write(frame)
+    writer.release()
+    return path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -255,6 +312,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=50, help="frames of the end-to-end run")
     parser.add_argument("--detect-frames", type=int, default=10, help="frames per detector")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per measurement")
+    parser.add_argument(
+        "--long-run",
+        action="store_true",
+        help="also measure peak memory of kpr-track track on the whole PETS09 video and on "
+        "it played three times through (two subprocesses; about 20 min on 2 cores)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="output folder")
     add_runtime_arguments(parser)
 
@@ -289,8 +352,18 @@ def run(args: argparse.Namespace) -> int:
     memory["kpr"] = peak_rss_mib()
     report["association"] = association_speed(args.repeats)
     memory["association"] = peak_rss_mib()
-    report["end_to_end"] = end_to_end(args.frames)
+    report["end_to_end"] = end_to_end(args.frames, tracking_options())
+    reference = report["detection"]["yolo-pose 960 (boxes + keypoints)"]["fps"]
+    report["end_to_end"]["vs_yolo_pose_960_detector"] = report["end_to_end"]["fps"] / reference
+    report["end_to_end_sequential"] = end_to_end(args.frames, tracking_options(), overlap=False)
+    fast = tracking_options(det=f"yolox:{YOLOX_WEIGHTS}")
+    report["end_to_end_yolox"] = end_to_end(args.frames, fast)
+    report["end_to_end_yolox"]["vs_yolo_pose_960_detector"] = (
+        report["end_to_end_yolox"]["fps"] / reference
+    )
     memory["end_to_end"] = peak_rss_mib()
+    if args.long_run:
+        report["long_run"] = long_run_memory()
     report["peak_rss_mib_after"] = memory
     report["machine"] = machine_info()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -306,11 +379,16 @@ TEMPLATE = """\
 `{command}`, {created}, {platform}, {cpus} CPUs, torch threads {threads}; load average {load}
 at the end. The machine is shared with other jobs: compare ratios rather than absolute times.
 
+## Targets (issue 12; ratios measured in this run)
+
+{targets_table}
+
 ## End to end
 
 PETS09-S2L1, first {e2e_frames} frames (models warmed up first), {people:.1f} detections per
-frame; yolo11n-pose 960 + default KPR + `kpr` tracker: **{e2e_fps:.2f} FPS**.
-Association / detection time = {assoc_ratio:.4f}; KPR appearance / detection = {reid_ratio:.2f}.
+frame; `kpr-track track` defaults (`--det {e2e_det}`, `--reid {e2e_reid}`, `--tracker
+{e2e_tracker}`): **{e2e_fps:.2f} FPS**. With overlap, decoding and detection of the next
+frame run in a worker thread, so stage times add up to more than the wall time.
 
 {e2e_table}
 
@@ -329,15 +407,50 @@ the {crops} crops of a real frame repeated up to the batch). Prompt rendering
 
 {kpr_table}
 
-**Association** (T tracks x T detections, 1 + 8 parts of 256-d; ms per call):
+**Association** (`kpr` tracker, T confirmed tracks x T detections of a synthetic crowd,
+1 + 8 parts of 256-d, galleries of 5; ms per call). The fused cost computes the gate for
+every pair and IoU, part distance and direction for the gated pairs only; "every pair" is
+the part distance of all T x T pairs, for reference:
 
 {assoc_table}
 
 ## Memory
 
-Max resident set size (MiB) after each section: {memory}. Python-level peak during the
-association section (tracemalloc; NumPy arrays, not torch tensors): {tracemalloc:.0f} MiB.
+Max resident set size (MiB) after each section: {memory}. Python-level peak of one
+association at the largest T (tracemalloc; NumPy arrays, not torch tensors):
+{tracemalloc:.0f} MiB. {long_run}
 """
+
+
+def targets(report: dict) -> list[list[str]]:
+    """The issue-12 targets: ``[target, measured, met]`` rows."""
+    batches = report["kpr"]["batches"]
+    largest = report["association"][TRACK_COUNTS[-1]]
+    rows = [
+        ["end to end (defaults) >= 2 x yolo-pose 960 detector FPS"]
+        + _check(report["end_to_end"]["vs_yolo_pose_960_detector"], ">=", 2.0),
+        ["end to end (YOLOX fast path) >= 2 x yolo-pose 960 detector FPS"]
+        + _check(report["end_to_end_yolox"]["vs_yolo_pose_960_detector"], ">=", 2.0),
+        ["KPR stage / bare trunk at batch 8 <= 1.3"]
+        + _check(batches[8]["stage_vs_trunk"], "<=", 1.3),
+        ["KPR stage crops/s at batch 32 / at batch 8 >= 1"]
+        + _check(
+            batches[32]["kpr_stage_crops_per_s"] / batches[8]["kpr_stage_crops_per_s"], ">=", 1.0
+        ),
+        [f"association at {TRACK_COUNTS[-1]} x {TRACK_COUNTS[-1]}: fused cost / assignment <= 5"]
+        + _check(largest["fused_cost_vs_assignment"], "<=", 5.0),
+    ]
+    if "long_run" in report:
+        rows.append(
+            ["peak RSS, video three times through / once <= 1.10"]
+            + _check(report["long_run"]["peak_rss_ratio"], "<=", 1.10)
+        )
+    return rows
+
+
+def _check(value: float, relation: str, bound: float) -> list[str]:
+    met = value >= bound if relation == ">=" else value <= bound
+    return [f"{value:.2f}", "yes" if met else "no"]
 
 
 def markdown_report(report: dict) -> str:
@@ -358,12 +471,29 @@ def markdown_report(report: dict) -> str:
         for b, v in kpr["batches"].items()
     ]
     assoc = [
-        [t, f"{v['distance_ms']:.2f}", f"{v['fused_cost_ms']:.2f}", f"{v['assignment_ms']:.2f}"]
+        [t, f"{100 * v['gated_pairs_share']:.1f}", f"{v['distance_ms']:.2f}"]
+        + [f"{v['fused_cost_ms']:.2f}", f"{v['assignment_ms']:.2f}"]
+        + [f"{v['fused_cost_vs_assignment']:.1f}"]
         for t, v in association.items()
     ]
-    stages = [
-        [k, f"{v:.1f}", f"{100 * e2e['share_of_time'][k]:.1f}"]
-        for k, v in e2e["ms_per_frame"].items()
+    long_run = report.get("long_run")
+    long_run_text = (
+        "Whole PETS09 video with the defaults, each run in its own process: peak RSS "
+        + ", ".join(
+            f"{v['frames']} frames {v['peak_rss_mib']:.0f} MiB"
+            for k, v in long_run.items()
+            if k.startswith("passes_")
+        )
+        + f" (ratio {long_run['peak_rss_ratio']:.3f})."
+        if long_run
+        else "Long run not measured (`--long-run`)."
+    )
+    runs = [report[key] for key in ("end_to_end", "end_to_end_sequential", "end_to_end_yolox")]
+    stages = sorted({stage for run in runs for stage in run["ms_per_frame"]})
+    e2e_rows = [
+        [run["detector"].split(":")[0], "yes" if run["overlap"] else "no", f"{run['fps']:.2f}"]
+        + [f"{run['ms_per_frame'].get(stage, 0.0):.1f}" for stage in stages]
+        for run in runs
     ]
     return TEMPLATE.format(
         command=report["command"],
@@ -372,12 +502,16 @@ def markdown_report(report: dict) -> str:
         cpus=machine["cpu_count"],
         threads=report["threads"],
         load=machine["load_average_1_5_15"],
+        targets_table=markdown_table(["target", "measured", "met"], targets(report)),
         e2e_frames=e2e["frames"],
         people=e2e["detections_per_frame"],
+        e2e_det=e2e["detector"],
+        e2e_reid=e2e["reid"],
+        e2e_tracker=e2e["tracker"],
         e2e_fps=e2e["fps"],
-        assoc_ratio=e2e["association_vs_detection"],
-        reid_ratio=e2e["reid_vs_detection"],
-        e2e_table=markdown_table(["stage", "ms/frame", "% of time"], stages),
+        e2e_table=markdown_table(
+            ["detector", "overlap", "FPS", *(f"{stage} ms/frame" for stage in stages)], e2e_rows
+        ),
         decode_ms=report["decode"]["ms_per_frame"],
         decode_fps=report["decode"]["fps"],
         detect_table=markdown_table(["stage", "ms/frame", "FPS"], detect),
@@ -390,10 +524,13 @@ def markdown_report(report: dict) -> str:
             batches,
         ),
         assoc_table=markdown_table(
-            ["T", "part distance", "fused cost (IoU, gate, appearance)", "assignment (lap)"], assoc
+            ["T", "gated pairs %", "part distance, every pair", "fused cost"]
+            + ["assignment (lap)", "fused / assignment"],
+            assoc,
         ),
         memory=", ".join(f"{k} {v:.0f}" for k, v in report["peak_rss_mib_after"].items()),
         tracemalloc=tracemalloc_mib,
+        long_run=long_run_text,
     )
 
 

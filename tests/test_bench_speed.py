@@ -12,6 +12,7 @@ def test_association_section_finds_every_planted_match(monkeypatch):
     result = speed.association_speed(repeats=1)
     for count in (10, 30):
         assert result[count]["matches"] == count  # each detection is a jittered track
+        assert result[count]["tracks"] == count  # every person confirmed, nobody twice
         assert result[count]["distance_ms"] > 0 and result[count]["assignment_ms"] > 0
     assert result["tracemalloc_peak_mib"] > 0
 
@@ -21,3 +22,14 @@ def test_timed_returns_the_median_of_real_calls():
     seconds = speed.timed(calls.append, 3, 1)
     assert calls == [1, 1, 1, 1]  # one warm-up call + 3 timed ones
     assert seconds >= 0
+
+
+def test_end_to_end_section_runs_the_cli_pipeline_in_both_modes(pets_gt):
+    options = speed.tracking_options(det=f"gt:{pets_gt}", reid="none")
+    overlapped = speed.end_to_end(4, options)
+    sequential = speed.end_to_end(4, options, overlap=False)
+    for run in (overlapped, sequential):
+        assert run["frames"] == 4 and run["detections_per_frame"] >= 3  # PETS09 gt: 3 people at first
+        assert set(run["share_of_time"]) == {"decode", "detect", "track"}
+        assert abs(sum(run["share_of_time"].values()) - 1) < 1e-9
+    assert overlapped["overlap"] and not sequential["overlap"]
