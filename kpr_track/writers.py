@@ -2,7 +2,7 @@
 
 Each writer is safe to interrupt: the MOT file is appended frame by frame (one write
 per frame, cut back to the last whole frame when a write fails), the JSON is rewritten
-atomically (temporary file + rename) every ``flush_every`` frames and on close, and the
+atomically (temporary file + rename) from records kept on disk, and the
 video is finalised on close, so Ctrl-C or a full disk leaves valid files. Every failure
 to create or write a file is an :class:`~kpr_track.errors.OutputError` naming the file
 and the OS error.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -94,13 +95,23 @@ class PoseTrackWriter:
     """PoseTrack21-layout results (``images``, ``annotations`` with ``keypoints``,
     ``scores`` and ``track_id``, ``categories``), rewritten atomically.
 
+    Memory stays flat however long the video: every record is serialised when its frame
+    is written and kept in an unlinked temporary file beside ``path`` (nothing is left
+    behind, even by a killed process); the document is streamed from those files into
+    a temporary file and renamed over ``path`` every ``flush_every`` frames, or every
+    tenth of the frames written so far when that is more (so the rewrites of a long
+    video cost a constant multiple of the final file size), and on :meth:`close`.
+
     Args:
         path: output ``.json`` file.
         video_name: used for ``file_name`` (``<video_name>/<frame:06d>.jpg``).
-        flush_every: rewrite the file every this many frames.
+        flush_every: rewrite the file at least every this many frames.
         images: frame number -> the image record to write for it (e.g. the ``id``,
             ``file_name``, ``frame_id`` and ``vid_id`` of a PoseTrack21 ground truth);
             ``None``: image id = frame number and ``file_name`` from ``video_name``.
+
+    Raises:
+        OutputError: a file could not be created or written.
     """
 
     def __init__(
@@ -114,8 +125,10 @@ class PoseTrackWriter:
         self.video_name = video_name
         self.flush_every = flush_every
         self.image_records = images
-        self._images: list[dict] = []
-        self._annotations: list[dict] = []
+        with writing(self.path):
+            self._images = _RecordFile(self.path.parent)
+            self._annotations = _RecordFile(self.path.parent)
+        self._frames = self._annotation_count = self._frames_at_dump = 0
         self._dump()
 
     def write(self, frame_id: int, detections: Detections, track_ids: np.ndarray) -> None:
@@ -131,7 +144,7 @@ class PoseTrackWriter:
                 "vid_id": self.video_name,
                 "is_labeled": True,
             }
-        self._images.append(image)
+        annotations = []
         for box, score, keypoints, track_id in zip(
             detections.boxes, detections.scores, detections.keypoints, track_ids, strict=True
         ):
@@ -139,9 +152,10 @@ class PoseTrackWriter:
                 continue
             left, top, right, bottom = (round(float(v), 2) for v in box)
             coords = np.round(keypoints[:, :2].astype(float), 2)
-            self._annotations.append(
+            self._annotation_count += 1
+            annotations.append(
                 {
-                    "id": len(self._annotations) + 1,
+                    "id": self._annotation_count,
                     "image_id": image["id"],
                     "category_id": 1,
                     "bbox": [left, top, round(right - left, 2), round(bottom - top, 2)],
@@ -151,19 +165,78 @@ class PoseTrackWriter:
                     "track_id": int(track_id),
                 }
             )
-        if len(self._images) % self.flush_every == 0:
+        with writing(self.path):
+            self._images.append([image])
+            self._annotations.append(annotations)
+        self._frames += 1
+        since = self._frames - self._frames_at_dump
+        if since >= max(self.flush_every, self._frames // 10):
             self._dump()
 
     def close(self) -> None:
-        self._dump()
+        try:
+            self._dump()
+        finally:
+            self._images.close()
+            self._annotations.close()
 
     def _dump(self) -> None:
-        data = {
-            "images": self._images,
-            "annotations": self._annotations,
-            "categories": posetrack_categories(),
-        }
-        write_json_atomic(self.path, data)
+        """Stream the records into a temporary file and rename it over :attr:`path`."""
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        with writing(self.path):
+            try:
+                with tmp.open("wb") as out:
+                    out.write(b'{"images": [\n')
+                    self._images.copy_items(out)
+                    out.write(b'\n],\n"annotations": [\n')
+                    self._annotations.copy_items(out)
+                    categories = json.dumps(posetrack_categories())
+                    out.write(f'\n],\n"categories": {categories}}}\n'.encode())
+                os.replace(tmp, self.path)
+            finally:
+                tmp.unlink(missing_ok=True)
+        self._frames_at_dump = self._frames
+
+
+class _RecordFile:
+    """JSON records in an unlinked temporary file in ``folder``, each stored as
+    ``",\n" + record`` so the file minus its first separator is a JSON array's items."""
+
+    _SEPARATOR = b",\n"
+
+    def __init__(self, folder: Path) -> None:
+        self._file = tempfile.TemporaryFile("w+b", buffering=0, dir=folder)
+        self._size = 0  # bytes of whole appends
+
+    def append(self, records: list[dict]) -> None:
+        """Append ``records`` in one write; on failure cut back to the records before.
+
+        Raises:
+            OSError: the write failed (the file keeps only whole records).
+        """
+        text = "".join(",\n" + json.dumps(record) for record in records)
+        data = memoryview(text.encode())
+        self._file.seek(self._size)
+        try:
+            while data:
+                data = data[self._file.write(data) :]
+        except OSError:
+            with suppress(OSError):
+                self._file.truncate(self._size)
+            raise
+        self._size = self._file.tell()
+
+    def copy_items(self, out) -> None:
+        """Write the records to the binary file ``out`` as comma-separated JSON items."""
+        self._file.seek(len(self._SEPARATOR))
+        remaining = max(self._size - len(self._SEPARATOR), 0)
+        while remaining:
+            chunk = self._file.read(min(remaining, 1 << 20))
+            out.write(chunk)
+            remaining -= len(chunk)
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def write_json_atomic(path: str | Path, data: object) -> None:

@@ -29,7 +29,7 @@ def test_end_to_end_section_runs_the_cli_pipeline_in_both_modes(pets_gt):
     overlapped = speed.end_to_end(4, options)
     sequential = speed.end_to_end(4, options, overlap=False)
     for run in (overlapped, sequential):
-        assert run["frames"] == 4 and run["detections_per_frame"] >= 3  # PETS09 gt: 3 people at first
+        assert run["frames"] == 4 and run["detections_per_frame"] >= 3  # PETS09 gt: 3 at first
         assert set(run["share_of_time"]) == {"decode", "detect", "track"}
         assert abs(sum(run["share_of_time"].values()) - 1) < 1e-9
     assert overlapped["overlap"] and not sequential["overlap"]
