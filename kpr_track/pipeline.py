@@ -20,9 +20,10 @@ from .detections import Detections
 from .detectors.base import Detector
 from .trackers.base import BaseTracker
 
-AppearanceStage = Callable[[np.ndarray, Detections], Detections]
-"""Fills embeddings `(N, P, D)` and visibility `(N, P)` of a frame's detections, e.g.
-:class:`~kpr_track.reid.KPRAppearance`."""
+AppearanceStage = Callable[[np.ndarray, Detections, np.ndarray], Detections]
+"""Fills embeddings `(N, P, D)` and visibility `(N, P)` of the detections a `(N,)` bool
+mask selects (the others: zeros), e.g. :class:`~kpr_track.reid.KPRAppearance`; the
+pipeline selects those scoring at least the tracker's ``appearance_min_score``."""
 
 FrameResult = tuple[int, np.ndarray, Detections, np.ndarray]
 """``(frame_id, frame, detections, track_ids)`` of one frame, see :meth:`TrackingPipeline.step`."""
@@ -92,8 +93,9 @@ class TrackingPipeline:
     def follow(self, frame: np.ndarray, detections: Detections) -> tuple[Detections, np.ndarray]:
         """The appearance and tracking stages of :meth:`step`, on detected people."""
         if self.appearance is not None:
+            targets = detections.scores >= self.tracker.appearance_min_score
             with self.timer("reid"):
-                detections = self.appearance(frame, detections)
+                detections = self.appearance(frame, detections, targets)
         with self.timer("track"):
             track_ids = self.tracker.update(detections, frame)
         return detections, track_ids

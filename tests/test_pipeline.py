@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from kpr_track.detectors.base import build_detector
 from kpr_track.errors import InputError
 from kpr_track.pipeline import TrackingPipeline
-from kpr_track.trackers import load_tracker
+from kpr_track.trackers import KPRTracker, load_tracker
 from kpr_track.video import VideoReader
 
 FRAMES = 40
@@ -58,3 +59,34 @@ def test_stopping_early_stops_the_worker(pets_video, pets_gt):
     assert threading.active_count() == before + 1
     results.close()  # what a KeyboardInterrupt in the consumer's loop does
     assert threading.active_count() == before
+
+
+def test_detections_the_tracker_never_reads_are_not_embedded(pets_video, pose_detector):
+    """PETS09 public detections (scores by rank: about a fifth below the ``kpr`` preset's
+    high_score): embedding only those at or above it gives the same track ids as
+    embedding all, with zeros and visibility 0 for the others."""
+    from kpr_track.reid import build_reid
+
+    det_txt = pets_video.parent / "det" / "det.txt"
+    appearance = build_reid("kpr-global")
+
+    class ReadsEverything(KPRTracker):
+        appearance_min_score = 0.0
+
+    preset = dataclasses.asdict(load_tracker("kpr").config)
+
+    def run(tracker_class):
+        tracker = tracker_class(**preset, frame_rate=7.0, calibration=appearance.calibration)
+        detector = build_detector(f"mot:{det_txt}", pose=pose_detector.pose_on_boxes)
+        pipeline = TrackingPipeline(detector, appearance, tracker)
+        return list(pipeline.run(_frames(pets_video, 12), overlap=False))
+
+    every, needed = run(ReadsEverything), run(KPRTracker)
+    skipped = 0
+    for (_, _, det_a, ids_a), (_, _, det_b, ids_b) in zip(every, needed, strict=True):
+        np.testing.assert_array_equal(ids_a, ids_b)
+        low = det_b.scores < preset["high_score"]
+        assert (det_b.visibility[low] == 0).all() and (det_b.embeddings[low] == 0).all()
+        np.testing.assert_allclose(det_b.embeddings[~low], det_a.embeddings[~low], atol=1e-5)
+        skipped += low.sum()
+    assert skipped >= 5

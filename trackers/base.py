@@ -50,6 +50,13 @@ class BaseTracker(ABC):
             not output as a track this frame (unconfirmed track, unmatched detection).
         """
 
+    @property
+    def appearance_min_score(self) -> float:
+        """Detector score in [0, 1] below which this tracker never reads a detection's
+        embedding (neither compares nor remembers it), so the pipeline need not compute
+        it; 0 for trackers that read every one."""
+        return 0.0
+
     def reset(self) -> None:
         """Forget every track and restart ids at 1 (call between sequences)."""
         self._next_id = 1

@@ -134,6 +134,12 @@ class KPRTracker(BaseTracker):
         """Every live track (tentative, confirmed and lost), for inspection."""
         return tuple(self._tracks)
 
+    @property
+    def appearance_min_score(self) -> float:
+        """``high_score``: lower-scoring detections only meet round (c), on IoU alone, and
+        are never remembered or born from (``new_track_score >= high_score``)."""
+        return self.config.high_score
+
     def reset(self) -> None:
         """Forget every track, restart ids at 1, the frame count at 0 and the camera."""
         super().reset()

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..detections import Detections
+from ..errors import InputError
 from ..prompts import empty_prompts, render_prompts
 from .calibration import DistanceCalibration
 from .crops import crop_people, frame_to_tensor
@@ -58,15 +59,19 @@ class KPRAppearance:
         self.calibration = calibration
 
     @torch.inference_mode()
-    def embed(self, frame: np.ndarray, detections: Detections) -> KPROutput:
-        """Run the model on every detection of one frame.
+    def embed(
+        self, frame: np.ndarray, detections: Detections, targets: np.ndarray | None = None
+    ) -> KPROutput:
+        """Run the model on the detections of one frame.
 
         Args:
             frame: `(H, W, 3)` BGR uint8.
-            detections: the frame's detections (boxes and keypoints in frame pixels).
+            detections: the frame's detections (boxes and keypoints in frame pixels); all
+                of them give negative prompts.
+            targets: `(B,)` int indices of the detections to embed; None: all of them.
 
         Returns:
-            :class:`KPROutput` with ``B = N`` on the CPU.
+            :class:`KPROutput` with ``B`` (``N`` without ``targets``) on the CPU.
         """
         num_parts = self.model.num_parts
         if self.use_prompts:
@@ -80,26 +85,45 @@ class KPRAppearance:
             )
         else:
             prompts = empty_prompts(len(detections), self.input_size, num_parts)
-        crops = crop_people(frame_to_tensor(frame, self.device), detections.boxes, self.input_size)
+        targets = np.arange(len(detections)) if targets is None else np.asarray(targets, int)
+        prompts = prompts[torch.from_numpy(targets)]
+        boxes = detections.boxes[targets]
+        crops = crop_people(frame_to_tensor(frame, self.device), boxes, self.input_size)
         outputs = [
             self.model(
                 crops[i : i + self.batch_size], prompts[i : i + self.batch_size].to(self.device)
             )
-            for i in range(0, len(detections), self.batch_size)
+            for i in range(0, len(boxes), self.batch_size)
         ]
         if not outputs:
             return self._empty_output(crops)
         return KPROutput(*(torch.cat(parts).cpu() for parts in zip(*outputs, strict=True)))
 
-    def __call__(self, frame: np.ndarray, detections: Detections) -> Detections:
-        """Return ``detections`` carrying embeddings `(N, P, D)` and visibility `(N, P)`."""
-        out = self.embed(frame, detections)
+    def __call__(
+        self, frame: np.ndarray, detections: Detections, targets: np.ndarray | None = None
+    ) -> Detections:
+        """Return ``detections`` carrying embeddings `(N, P, D)` and visibility `(N, P)`.
+
+        Args:
+            frame: `(H, W, 3)` BGR uint8.
+            detections: the frame's detections.
+            targets: `(N,)` bool, the detections to embed (e.g. those a tracker will
+                compare); the others get zero embeddings and visibility 0 but still give
+                negative prompts. None embeds every detection.
+        """
+        chosen = np.ones(len(detections), bool) if targets is None else np.asarray(targets, bool)
+        if chosen.shape != (len(detections),):
+            raise InputError(f"targets: expected shape ({len(detections)},), got {chosen.shape}")
+        out = self.embed(frame, detections, np.flatnonzero(chosen))
         if self.representation == "global":
             embeddings = out.global_embedding[:, None]
             visibility = torch.ones(embeddings.shape[:2])
         else:
             embeddings, visibility = out.embeddings, out.visibility
-        return detections.with_appearance(embeddings.numpy(), visibility.numpy())
+        all_embeddings = np.zeros((len(detections), *embeddings.shape[1:]), np.float32)
+        all_visibility = np.zeros((len(detections), visibility.shape[1]), np.float32)
+        all_embeddings[chosen], all_visibility[chosen] = embeddings.numpy(), visibility.numpy()
+        return detections.with_appearance(all_embeddings, all_visibility)
 
     def _empty_output(self, crops: torch.Tensor) -> KPROutput:
         slots, dim = self.model.num_parts + 1, self.model.embed_dim
