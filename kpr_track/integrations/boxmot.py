@@ -30,14 +30,14 @@ from . import import_host, valid_boxes
 if TYPE_CHECKING:
     import boxmot.structures
 
-# kpr-track name -> (boxmot class, its settings that turn appearance off, that turn camera
-# motion compensation off). StrongSort always uses appearance and ECC on the frame.
-BOXMOT_TRACKERS: dict[str, tuple[str, dict, dict]] = {
-    "botsort": ("BotSort", {"use_embeddings": False}, {"use_cmc": False}),
-    "deepocsort": ("DeepOcSort", {"use_embeddings": False}, {"cmc_off": True}),
-    "strongsort": ("StrongSort", {}, {}),
-    "hybridsort": ("HybridSort", {"use_embeddings": False}, {"cmc_method": None}),
-    "boosttrack": ("BoostTrack", {"use_embeddings": False}, {"use_cmc": False}),
+# kpr-track name -> (boxmot class, whether it has the use_embeddings switch, its settings
+# that turn camera-motion compensation off). StrongSort always uses appearance and ECC.
+BOXMOT_TRACKERS: dict[str, tuple[str, bool, dict]] = {
+    "botsort": ("BotSort", True, {"use_cmc": False}),
+    "deepocsort": ("DeepOcSort", True, {"cmc_off": True}),
+    "strongsort": ("StrongSort", False, {}),
+    "hybridsort": ("HybridSort", True, {"cmc_method": None}),
+    "boosttrack": ("BoostTrack", True, {"use_cmc": False}),  # appearance off by default
 }
 
 
@@ -122,8 +122,9 @@ class BoxmotTracker(BaseTracker):
 
     Args:
         name: a key of :data:`BOXMOT_TRACKERS`.
-        appearance: use the detections' embeddings; False turns the tracker's appearance
-            off (not possible for ``strongsort``).
+        appearance: use the detections' embeddings (``use_embeddings=True``, which
+            BoostTrack does not set by default); False turns the tracker's appearance off
+            (not possible for ``strongsort``).
         camera_motion: keep the tracker's camera-motion compensation (needs ``frame``).
         **options: keyword arguments of the boxmot class.
 
@@ -140,10 +141,11 @@ class BoxmotTracker(BaseTracker):
             raise ConfigError(
                 f"unknown boxmot tracker {name!r}; expected one of {sorted(BOXMOT_TRACKERS)}"
             )
-        class_name, motion_only, no_cmc = BOXMOT_TRACKERS[name]
-        if not appearance and not motion_only:
+        class_name, switch, no_cmc = BOXMOT_TRACKERS[name]
+        if not appearance and not switch:
             raise ConfigError(f"boxmot {class_name} always uses appearance")
-        settings = {**({} if appearance else motion_only), **({} if camera_motion else no_cmc)}
+        settings = {"use_embeddings": appearance} if switch else {}
+        settings |= {} if camera_motion else no_cmc
         try:
             self._tracker = getattr(import_host("boxmot"), class_name)(**settings, **options)
         except (TypeError, ValueError) as error:

@@ -81,13 +81,19 @@ class KPRSupervisionTracker:
 
 
 def _coco_keypoints(keypoints: sv.KeyPoints, count: int) -> np.ndarray:
-    """``sv.KeyPoints`` -> `(N, 17, 3)` float32 ``(x, y, confidence)`` (1 when None)."""
+    """``sv.KeyPoints`` -> `(N, 17, 3)` float32 ``(x, y, confidence)`` (1 when None).
+
+    supervision 0.29 renamed ``confidence`` to ``keypoint_confidence``; both are read."""
     xy = np.asarray(keypoints.xy, np.float32)
     if xy.shape != (count, 17, 2):
         raise InputError(
             f"KPRSupervisionTracker.update: keypoints.xy must be ({count}, 17, 2) (COCO-17, one "
             f"row per detection), got {xy.shape}"
         )
-    confidence = keypoints.confidence
+    confidence = (
+        keypoints.keypoint_confidence
+        if hasattr(keypoints, "keypoint_confidence")
+        else keypoints.confidence
+    )
     conf = np.ones(xy.shape[:2], np.float32) if confidence is None else confidence
     return np.concatenate([xy, np.asarray(conf, np.float32)[..., None]], axis=2)
