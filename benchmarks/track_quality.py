@@ -16,7 +16,13 @@ tracker runs on the same cached detections, with the sequence's frame rate:
   (its global embedding: the untouched retail-0287 head on RoIAlign crops),
   ``kpr-trained`` (``--reid kpr``: trained KPR parts) and ``kpr-trained-global``
   (``--reid kpr-global``: the trained model's holistic slot);
-- ``sort``, ``bytetrack``, ``ocsort``: Roboflow ``trackers`` 2.6.1 on boxes and scores.
+- ``sort``, ``bytetrack``, ``ocsort``: Roboflow ``trackers`` 2.6.1 on boxes and scores;
+- opt-in host rows (``kpr_track.integrations``): each host tracker alone (motion only) and
+  ``<host>+kpr`` with the default ``--reid kpr-global`` features (:meth:`KPR.flat
+  <kpr_track.kpr.KPR.flat>` vectors; the exact part distance for norfair's ReID), on
+  the same detections: boxmot 25 BotSort / DeepOcSort / HybridSort / BoostTrack,
+  Ultralytics BoT-SORT, norfair, deep-sort-realtime (alone = one constant embedding).
+  Camera-motion compensation is off in every host (the cache keeps no frames).
 
 Appearance rows use the calibration each ``--reid`` model ships (fitted on the MOT17-02
 training identities; :data:`detection_cache.SLOT_REID`).
@@ -63,6 +69,10 @@ from torchvision.ops import box_iou
 from kpr_track.baselines import RoboflowTracker
 from kpr_track.evaluation import evaluate, load_ground_truth
 from kpr_track.evaluation.mot import read_seqinfo
+from kpr_track.integrations.boxmot import BoxmotTracker
+from kpr_track.integrations.deep_sort import DeepSortTracker
+from kpr_track.integrations.norfair import NorfairTracker
+from kpr_track.integrations.ultralytics import UltralyticsTracker
 from kpr_track.trackers import BaseTracker, KPRTracker, TrackerConfig, load_tracker
 from kpr_track.writers import MOTWriter
 
@@ -81,6 +91,8 @@ class TrackerSpec:
             without frame-rate scaling, i.e. the 30 fps constants everywhere).
         library: a Roboflow tracker name (fed only detections scoring at least
             ``low_score``, which our trackers ignore by themselves).
+        host: a key of :data:`HOSTS` (fed like a library tracker); with ``appearance``
+            it gets that slot's embeddings.
     """
 
     label: str
@@ -90,12 +102,15 @@ class TrackerSpec:
     overrides: dict = field(default_factory=dict)
     fps_aware: bool = True
     library: str | None = None
+    host: str | None = None
 
     def build(self, preset: TrackerConfig, frame_rate: float, calibration) -> BaseTracker:
         """A fresh tracker for one sequence of ``frame_rate`` frames/s; ``calibration``
         is the appearance slot's (None without appearance)."""
         if self.library is not None:
             return RoboflowTracker(self.library, **library_options(self.library, preset))
+        if self.host is not None:
+            return HOSTS[self.host](self.appearance is not None, preset)
         settings = dataclasses.asdict(load_tracker(self.preset).config) | self.overrides
         return KPRTracker(
             **settings,
@@ -106,7 +121,7 @@ class TrackerSpec:
     @property
     def uses_camera(self) -> bool:
         """Whether the tracker reads camera warps (our trackers with ``camera_motion``)."""
-        if self.library is not None:
+        if self.library is not None or self.host is not None:
             return False
         settings = dataclasses.asdict(load_tracker(self.preset).config) | self.overrides
         return bool(settings["camera_motion"])
@@ -129,6 +144,48 @@ def library_options(name: str, preset: TrackerConfig) -> dict:
     return options
 
 
+def _boxmot(name: str):
+    def build(appearance: bool, preset: TrackerConfig) -> BaseTracker:
+        # BotSort's score thresholds and buffer follow the preset, as for Roboflow's trackers;
+        # the others' det_thresh is the preset's new-track score.
+        if name == "botsort":
+            options = {
+                "track_high_thresh": preset.high_score,
+                "track_low_thresh": preset.low_score,
+                "new_track_thresh": preset.new_track_score,
+                "track_buffer": preset.max_age,
+            }
+        else:
+            options = {"det_thresh": preset.new_track_score, "max_age": preset.max_age}
+        return BoxmotTracker(name, appearance=appearance, camera_motion=False, **options)
+
+    return build
+
+
+def _ultralytics(appearance: bool, preset: TrackerConfig) -> BaseTracker:
+    options = {
+        "track_high_thresh": preset.high_score,
+        "track_low_thresh": preset.low_score,
+        "new_track_thresh": preset.new_track_score,
+        "track_buffer": preset.max_age,
+    }
+    return UltralyticsTracker(appearance=appearance, camera_motion=False, **options)
+
+
+# Host trackers of kpr_track.integrations: (appearance on?, our preset) -> tracker.
+HOSTS = {
+    **{f"boxmot-{n}": _boxmot(n) for n in ("botsort", "deepocsort", "hybridsort", "boosttrack")},
+    "ultralytics-botsort": _ultralytics,
+    "norfair": lambda appearance, preset: NorfairTracker(
+        appearance=appearance, reid_hit_counter_max=preset.max_age
+    ),
+    "deep-sort": lambda appearance, preset: DeepSortTracker(
+        appearance=appearance, max_age=preset.max_age
+    ),
+}
+# The default --reid model's slot (kpr-global: the trained KPR's holistic embedding).
+_HOST_KPR = {"appearance": "trained-global", "features": frozenset({"keypoints", "kpr-trained"})}
+
 _NO_OC = {"observation_reupdate": False, "direction_weight": 0.0}
 _RETAIL = {"appearance": "retail", "features": frozenset({"retail"}), "preset": "kpr"}
 _SPECS = [
@@ -148,11 +205,15 @@ _SPECS = [
     TrackerSpec("kpr-retail0287-gallery1", **_RETAIL, overrides={"gallery_size": 1}),
     TrackerSpec("kpr-retail0287-no-oc", **_RETAIL, overrides=_NO_OC),
     *(TrackerSpec(name, library=name) for name in ("sort", "bytetrack", "ocsort")),
+    *(TrackerSpec(host, host=host) for host in HOSTS),
+    *(TrackerSpec(f"{host}+kpr", host=host, **_HOST_KPR) for host in HOSTS),
 ]
 TRACKERS: dict[str, TrackerSpec] = {spec.label: spec for spec in _SPECS}
 # Opt-in (--trackers ...): the trained head needs one more KPR pass per crop; the
 # pose-guided rows need top-down pose and the ImageNet KPR pass on every crop.
-OPT_IN = ("kpr-trained", "kpr", "kpr-global")
+# The host rows need their libraries (kpr_track.integrations) and the trained KPR pass.
+HOST_ROWS = tuple(f"{host}{suffix}" for host in HOSTS for suffix in ("", "+kpr"))
+OPT_IN = ("kpr-trained", "kpr", "kpr-global", *HOST_ROWS)
 DEFAULT_TRACKERS = [name for name in TRACKERS if name not in OPT_IN]
 
 
@@ -295,7 +356,7 @@ def track_and_score(
         writer = MOTWriter(tracks_dir / f"{seq_dir.name}.txt")
         for index, frame_id in enumerate(cache.frame_ids):
             detections = cache.detections(index, spec.appearance)
-            if spec.library:
+            if spec.library or spec.host:
                 detections = detections[detections.scores >= preset.low_score]
             extra = {}
             if sequence_warps is not None:

