@@ -15,7 +15,7 @@ from torchvision.ops import box_iou
 from kpr_track.detectors import build_detector
 from kpr_track.detectors.base import check_frame
 from kpr_track.detectors.files import MotFileDetector, causal_score_rank
-from kpr_track.detectors.yolox import letterbox, square_tiles
+from kpr_track.detectors.yolox import letterbox
 from kpr_track.errors import ConfigError, InputError, WeightsError
 
 FRAME_ID = 100
@@ -82,37 +82,6 @@ def test_top_down_pose_gives_zeros_where_nobody_is(pose_detector, pets_frame):
     grass = np.array([[0, 480, 60, 570], [700, 0, 760, 60]], np.float32)
     assert (pose_detector.pose_on_boxes(frame, grass) == 0).all()
     assert pose_detector.pose_on_boxes(frame, np.zeros((0, 4))).shape == (0, 17, 3)
-
-
-@pytest.mark.parametrize(
-    ("size", "tiles"),
-    [
-        ((960, 540), [(0, 0, 540, 540), (420, 0, 960, 540)]),
-        ((768, 576), [(0, 0, 576, 576), (192, 0, 768, 576)]),
-        ((540, 960), [(0, 0, 540, 540), (0, 420, 540, 960)]),
-        ((1920, 600), [(0, 0, 600, 600), (440, 0, 1040, 600), (880, 0, 1480, 600)]
-         + [(1320, 0, 1920, 600)]),
-        ((500, 500), []),
-    ],
-)
-def test_square_tiles_cover_the_frame_with_overlap(size, tiles):
-    assert square_tiles(*size) == tiles
-
-
-def test_yolox_tiles_find_small_people_the_full_frame_misses(yolox):
-    """MOT17-02 (960 x 540) frame 100: the full frame at 416 px shrinks people 0.43 x;
-    two 540 px tiles (0.77 x) find more of them (measured 6 vs 10 of 26)."""
-    sequence = shared_path("data", "MOT17-02-raw540")
-    frame = read_video_frame(sequence / "video.mp4", 99)
-    _, gt = mot_gt_boxes(sequence / "gt" / "gt.txt", 100)
-    full = build_detector(f"yolox:{shared_path('weights', 'yolox_nano_416x416.onnx')}", tiles=False)
-    alone, tiled = full.detect(frame, 100), yolox.detect(frame, 100)
-    gt = gt.astype(np.float32)
-    assert count_matches(gt, tiled.boxes) >= count_matches(gt, alone.boxes) + 3
-    # One NMS over every pass: no two kept boxes overlap beyond the NMS threshold.
-    iou = box_iou(torch.from_numpy(tiled.boxes), torch.from_numpy(tiled.boxes)).numpy()
-    np.fill_diagonal(iou, 0.0)
-    assert iou.max() <= yolox.iou
 
 
 def test_yolox_decoding_formula(yolox):

@@ -10,13 +10,6 @@ Pre- and post-processing follow YOLOX (Ge et al., "YOLOX: Exceeding YOLO Series 
   ``wh = exp(out) * stride``; objectness and class scores are already sigmoids;
 - score = objectness * person probability (COCO class 0), then NMS.
 
-The nano model at 416 px misses people smaller than about 40 px after resizing. With
-``tiles`` the frame is also run as overlapping squares of its short side (slicing, as
-in SAHI: Akyon et al., "Slicing Aided Hyper Inference", ICIP 2022), each resized to the
-network input: a 960 x 540 frame is seen at 0.77 x instead of 0.43 x. Tile detections
-that touch a border shared with another tile are dropped (the person is cut; the
-overlap or the full-frame pass shows it whole), then every pass is merged by one NMS.
-
 Keypoints come from an optional top-down ``pose`` callable, else zeros.
 """
 
@@ -38,8 +31,6 @@ from .base import Detector, PoseFn, check_frame
 _STRIDES = (8, 16, 32)
 _PAD_VALUE = 114
 _PERSON = 0
-# A tile box this close (px) to a border shared with another tile is a cut person.
-_EDGE_PX = 2.0
 
 
 class YoloxDetector(Detector):
@@ -51,8 +42,6 @@ class YoloxDetector(Detector):
         conf: minimum score (objectness x person probability).
         iou: NMS IoU threshold.
         pose: top-down pose callable giving keypoints for the boxes; None gives zeros.
-        tiles: also run the overlapping square tiles of the frame's short side (one more
-            network pass per tile: two for 4:3 to 16:9 frames).
 
     Raises:
         WeightsError: weights not found, wrong sha256, or not loadable by onnxruntime.
@@ -67,7 +56,6 @@ class YoloxDetector(Detector):
         conf: float = 0.1,
         iou: float = 0.45,
         pose: PoseFn | None = None,
-        tiles: bool = True,
     ) -> None:
         import onnxruntime
 
@@ -95,44 +83,18 @@ class YoloxDetector(Detector):
         self.conf = conf
         self.iou = iou
         self.pose = pose
-        self.tiles = tiles
 
     def detect(self, frame: np.ndarray, frame_id: int) -> Detections:
         """Detect people; see :meth:`Detector.detect`."""
         frame = check_frame(frame)
-        height, width = frame.shape[:2]
-        found = [self._window(frame, (0, 0, width, height), inner=np.zeros(4, bool))]
-        if self.tiles:
-            for window in square_tiles(width, height):
-                x0, y0, x1, y1 = window
-                inner = np.array([x0 > 0, y0 > 0, x1 < width, y1 < height])
-                found.append(self._window(frame, window, inner))
-        boxes = np.concatenate([b for b, _ in found])
-        scores = np.concatenate([s for _, s in found])
-        kept = nms(torch.from_numpy(boxes), torch.from_numpy(scores), self.iou).numpy()
-        boxes, scores = boxes[kept], scores[kept]
+        image, ratio = letterbox(frame, self.input_hw)
+        raw = self._session.run(None, {self._input_name: image[None]})[0][0]
+        boxes, scores = self._decode(raw, ratio, frame.shape[1], frame.shape[0])
         if self.pose is not None and len(boxes):
             keypoints = self.pose(frame, boxes)
         else:
             keypoints = np.zeros((len(boxes), NUM_KEYPOINTS, 3), np.float32)
         return Detections(boxes=boxes, scores=scores, keypoints=keypoints)
-
-    def _window(
-        self, frame: np.ndarray, window: tuple[int, int, int, int], inner: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Person boxes `(M, 4)` xyxy frame px and scores `(M,)` found in ``window``
-        (x0, y0, x1, y1 px), without those touching its ``inner`` borders `(4,)` bool
-        (left, top, right, bottom: shared with another tile)."""
-        x0, y0, x1, y1 = window
-        image, ratio = letterbox(frame[y0:y1, x0:x1], self.input_hw)
-        raw = self._session.run(None, {self._input_name: image[None]})[0][0]
-        boxes, scores = self._decode(raw, ratio, x1 - x0, y1 - y0)
-        near = np.concatenate(  # (M, 4): left, top, right, bottom border touched
-            [boxes[:, :2] <= _EDGE_PX, boxes[:, 2:] >= np.array([x1 - x0, y1 - y0]) - _EDGE_PX],
-            axis=1,
-        )
-        keep = ~(near & inner).any(axis=1)
-        return boxes[keep] + np.array([x0, y0, x0, y0], np.float32), scores[keep]
 
     def _decode(
         self, raw: np.ndarray, ratio: float, width: int, height: int
@@ -149,20 +111,6 @@ class YoloxDetector(Detector):
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
         kept = nms(torch.from_numpy(boxes), torch.from_numpy(scores), self.iou).numpy()
         return boxes[kept].astype(np.float32), scores[kept].astype(np.float32)
-
-
-def square_tiles(width: int, height: int) -> list[tuple[int, int, int, int]]:
-    """Overlapping square windows of side ``min(width, height)`` covering the frame,
-    spread evenly along its long side: `[(x0, y0, x1, y1)]` px; none for a square frame.
-    """
-    side, long_side = min(width, height), max(width, height)
-    count = -(-long_side // side)
-    if count < 2:
-        return []
-    starts = np.round(np.linspace(0, long_side - side, count)).astype(int)
-    if width >= height:
-        return [(int(s), 0, int(s) + side, height) for s in starts]
-    return [(0, int(s), width, int(s) + side) for s in starts]
 
 
 def letterbox(frame: np.ndarray, input_hw: tuple[int, int]) -> tuple[np.ndarray, float]:
