@@ -160,7 +160,7 @@ def kpr_speed(frame: np.ndarray, detections, repeats: int) -> dict:
     return out
 
 
-def side_by_side(frame: np.ndarray, detections, count: int) -> tuple[np.ndarray, object]:
+def side_by_side(frame: np.ndarray, detections, count: int) -> tuple:
     """A frame of ``count`` people: copies of ``frame`` side by side, each with the frame's
     detections moved along (the first ``count`` of them, copy after copy).
 

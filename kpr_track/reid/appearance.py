@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 import torch
@@ -14,6 +14,9 @@ from ..prompts import empty_prompts, render_prompts
 from .calibration import DistanceCalibration
 from .crops import crop_people
 from .model import KPRModel, KPROutput
+
+if TYPE_CHECKING:
+    from .export import OnnxAppearanceModel
 
 Representation = Literal["parts", "global"]
 
@@ -30,7 +33,6 @@ class AppearanceModel(Protocol):
 
     num_parts: int
     representation: Representation
-    input_size: tuple[int, int]
 
     def __call__(
         self, images: torch.Tensor, prompts: torch.Tensor
@@ -111,7 +113,7 @@ class KPRAppearance:
 
     def __init__(
         self,
-        model: KPRModel | AppearanceModel,
+        model: KPRModel | OnnxAppearanceModel,
         *,
         input_size: tuple[int, int] = (256, 128),
         prompts: bool = True,
