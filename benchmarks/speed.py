@@ -105,42 +105,82 @@ def detection_speed(frames: list[np.ndarray], detectors: dict) -> dict:
 
 
 def kpr_speed(frame: np.ndarray, detections, repeats: int) -> dict:
-    """Prompt rendering, crops, KPR model and bare trunk forward at each batch size."""
+    """Prompt rendering, crops, the KPR stage, its model and the bare trunk at each batch
+    size, and the same model exported to ONNX run by onnxruntime.
+
+    At batch B the frame's real detections are repeated up to B: the model, its ONNX
+    export and the trunk (``features``) are timed on one forward of those B crops; the
+    stage is timed as a whole (``appearance(frame, detections)``: prompts, crops and the
+    model in chunks of the stage's ``batch_size``) on a frame of B people made of copies
+    of the real frame side by side (:func:`side_by_side`), so every person keeps the
+    neighbours, and negative prompts, it has in the real frame.
+    """
+    import tempfile
+
     import torch
 
     from kpr_track.prompts import render_prompts
     from kpr_track.reid import DEFAULT_REID, build_reid
-    from kpr_track.reid.crops import crop_people, frame_to_tensor
+    from kpr_track.reid.crops import crop_people
+    from kpr_track.reid.export import export_onnx, load_onnx_appearance
 
     appearance = build_reid(DEFAULT_REID)
     model, size = appearance.model, appearance.input_size
+    with tempfile.TemporaryDirectory() as folder:
+        export_onnx(appearance, DEFAULT_REID, Path(folder) / "kpr.onnx")
+        onnx_stage = load_onnx_appearance(Path(folder) / "kpr.onnx")
     n = len(detections)
-    render_s = timed(lambda: render_prompts(detections.boxes, detections.keypoints, size), repeats)
-    crop_s = timed(lambda: crop_people(frame_to_tensor(frame), detections.boxes, size), repeats)
-    prompts = render_prompts(detections.boxes, detections.keypoints, size)
-    crops = crop_people(frame_to_tensor(frame), detections.boxes, size)
+    boxes, keypoints, scores = detections.boxes, detections.keypoints, detections.scores
+    render_s = timed(lambda: render_prompts(boxes, keypoints, size, scores=scores), repeats)
+    crop_s = timed(lambda: crop_people(frame, boxes, size), repeats)
+    crops, prompts = appearance.inputs(frame, detections)
     out = {
         "detections_in_frame": n,
         "prompt_render_ms_per_crop": 1000 * render_s / n,
         "crop_ms_per_crop": 1000 * crop_s / n,
+        "stage_batch_size": appearance.batch_size,
         "batches": {},
     }
     with torch.inference_mode():
         for batch in BATCHES:
-            index = torch.arange(batch) % n  # the frame's real crops, repeated up to the batch
+            index = np.arange(batch) % n  # the frame's real crops, repeated up to the batch
+            wide, people = side_by_side(frame, detections, batch)
             images, prompt = crops[index].contiguous(), prompts[index].contiguous()
+            stage_s = timed(appearance, repeats, wide, people)
             model_s = timed(model, repeats, images, prompt)
             trunk_s = timed(model.trunk.features, repeats, images)
-            stage_ms = out["prompt_render_ms_per_crop"] + out["crop_ms_per_crop"]
-            stage_ms += 1000 * model_s / batch
+            onnx_s = timed(onnx_stage.net, repeats, images, prompt)
+            onnx_stage_s = timed(onnx_stage, repeats, wide, people)
             out["batches"][batch] = {
                 "kpr_model_crops_per_s": batch / model_s,
                 "trunk_crops_per_s": batch / trunk_s,
-                "kpr_stage_crops_per_s": 1000 / stage_ms,
+                "kpr_stage_crops_per_s": batch / stage_s,
                 "model_vs_trunk": model_s / trunk_s,
-                "stage_vs_trunk": stage_ms / (1000 * trunk_s / batch),
+                "stage_vs_trunk": stage_s / trunk_s,
+                "onnx_model_crops_per_s": batch / onnx_s,
+                "onnx_stage_crops_per_s": batch / onnx_stage_s,
+                "onnx_model_speedup": model_s / onnx_s,
             }
     return out
+
+
+def side_by_side(frame: np.ndarray, detections, count: int) -> tuple:
+    """A frame of ``count`` people: copies of ``frame`` side by side, each with the frame's
+    detections moved along (the first ``count`` of them, copy after copy).
+
+    Returns:
+        ``(frame (H, copies * W, 3) uint8, Detections of count people)``.
+    """
+    from kpr_track.detections import Detections
+
+    n, width = len(detections), frame.shape[1]
+    copies = -(-count // n)
+    people = detections[np.arange(count) % n]
+    shift = (np.arange(count) // n * width).astype(np.float32)
+    keypoints = people.keypoints.copy()
+    keypoints[..., 0] += shift[:, None]
+    boxes = people.boxes + shift[:, None] * np.array([1, 0, 1, 0], np.float32)
+    return np.concatenate([frame] * copies, axis=1), Detections(boxes, people.scores, keypoints)
 
 
 def association_speed(repeats: int, seed: int = 0) -> dict:
@@ -400,10 +440,12 @@ frame run in a worker thread, so stage times add up to more than the wall time.
 
 {detect_table}
 
-**KPR appearance** (default `--reid kpr`, OSNet retail-0287 trunk, 256x128 crops;
-the {crops} crops of a real frame repeated up to the batch). Prompt rendering
-{render_ms:.2f} ms/crop, RoIAlign crops {crop_ms:.2f} ms/crop; stage = rendering + crops
-+ model; the ratios are times per crop.
+**KPR appearance** (default `--reid`, OSNet retail-0287 trunk, 256x128 crops; the {crops}
+detections of a real frame repeated up to the batch). Prompt rendering {render_ms:.2f}
+ms/crop, RoIAlign crops {crop_ms:.2f} ms/crop (for the {crops}). Stage = `appearance(frame,
+detections)` timed whole: prompts, crops and the model in chunks of {stage_batch}; model,
+ONNX (its `kpr-track export --format onnx` file in onnxruntime) and bare trunk: one
+forward of the whole batch. The ratios are times per crop.
 
 {kpr_table}
 
@@ -467,6 +509,8 @@ def markdown_report(report: dict) -> str:
             f"{v['trunk_crops_per_s']:.1f}",
             f"{v['stage_vs_trunk']:.2f}",
             f"{v['model_vs_trunk']:.2f}",
+            f"{v['onnx_stage_crops_per_s']:.1f}",
+            f"{v['onnx_model_crops_per_s']:.1f}",
         ]
         for b, v in kpr["batches"].items()
     ]
@@ -518,9 +562,10 @@ def markdown_report(report: dict) -> str:
         crops=kpr["detections_in_frame"],
         render_ms=kpr["prompt_render_ms_per_crop"],
         crop_ms=kpr["crop_ms_per_crop"],
+        stage_batch=kpr["stage_batch_size"],
         kpr_table=markdown_table(
             ["batch", "KPR stage crops/s", "KPR model crops/s", "bare trunk crops/s"]
-            + ["stage / trunk", "model / trunk"],
+            + ["stage / trunk", "model / trunk", "ONNX stage crops/s", "ONNX model crops/s"],
             batches,
         ),
         assoc_table=markdown_table(

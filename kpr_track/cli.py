@@ -27,6 +27,7 @@ _COMMANDS = (
     "eval-reid",
     "build-reid-split",
     "calibrate",
+    "export",
     "bench",
 )
 

@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_tracking_options(parser: argparse.ArgumentParser) -> None:
     """The detector, ReID and tracker options shared by ``track`` and ``track-dataset``."""
-    from .reid_catalog import DEFAULT_REID, reid_help
+    from .reid_catalog import DEFAULT_REID, REID_BACKENDS, reid_help
 
     parser.add_argument(
         "--tracker",
@@ -46,7 +46,15 @@ def add_tracking_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reid",
         default=DEFAULT_REID,
-        help=f"appearance model (default: {DEFAULT_REID}). {reid_help()}",
+        help=f"appearance model (default: {DEFAULT_REID}). {reid_help()}; with "
+        "--reid-backend onnx: a FILE.onnx written by kpr-track export --format onnx",
+    )
+    parser.add_argument(
+        "--reid-backend",
+        default="torch",
+        choices=REID_BACKENDS,
+        help="run the appearance model with PyTorch or onnxruntime (onnx: --reid is a .onnx "
+        "file; CPU only) (default: torch)",
     )
     parser.add_argument(
         "--det",
@@ -113,16 +121,16 @@ def run(args: argparse.Namespace) -> int:
 
 def build_pipeline(args: argparse.Namespace, frame_rate: float):
     """The detector, appearance and tracker stages named by ``args`` (``det``, ``tracker``,
-    ``reid``, ``imgsz``, ``conf``, ``device``: the ``track`` options or any object with
-    those attributes, e.g. :class:`~kpr_track.dataset_run.TrackOptions`). The tracker gets
-    the sequence's frame rate (frames per second) and the appearance model's
-    ``calibration``."""
+    ``reid``, ``reid_backend``, ``imgsz``, ``conf``, ``device``: the ``track`` options or
+    any object with those attributes, e.g. :class:`~kpr_track.dataset_run.TrackOptions`).
+    The tracker gets the sequence's frame rate (frames per second) and the appearance
+    model's ``calibration``."""
     from .detectors.base import build_detector
     from .pipeline import TrackingPipeline
     from .reid import build_reid
     from .trackers import load_tracker
 
-    appearance = build_reid(args.reid, device=args.device)
+    appearance = build_reid(args.reid, device=args.device, backend=args.reid_backend)
     tracker = load_tracker(
         args.tracker,
         frame_rate=frame_rate,

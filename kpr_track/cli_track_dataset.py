@@ -126,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         det=args.det,
         tracker=args.tracker,
         reid=args.reid,
+        reid_backend=args.reid_backend,
         imgsz=args.imgsz,
         conf=args.conf,
         device=args.device,

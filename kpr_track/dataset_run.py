@@ -37,6 +37,7 @@ class TrackOptions:
     det: str = "yolo-pose"
     tracker: str = "kpr"
     reid: str = "pose-guided"
+    reid_backend: str = "torch"
     imgsz: int = 960
     conf: float = 0.05
     device: str = "cpu"

@@ -4,7 +4,8 @@ For every detection ``i`` of a frame, in the coordinates of its own crop
 (the box resized to ``H x W``):
 
 - each of its own keypoints with confidence > ``min_confidence`` that falls inside
-  the crop becomes a 2-D Gaussian (peak 1, std ``sigma`` crop pixels); the J = 17
+  the crop becomes a 2-D Gaussian (peak 1, std ``sigma`` crop pixels; 0 where one of
+  its 1-D factors is below :data:`NEGLIGIBLE`); the J = 17
   maps are merged into K part channels by max within each part;
 - every keypoint of the *other* detections of the frame that falls inside box ``i``
   is drawn the same way, and all of them are merged by max into one negative channel;
@@ -26,6 +27,11 @@ from .errors import InputError
 from .keypoints import NUM_KEYPOINTS, part_assignment
 
 BACKGROUND, NEGATIVE, FIRST_PART = 0, 1, 2
+# Gaussian factors below this (more than 9 sigma from the keypoint) are set to 0. Their
+# products would be subnormal floats (< 1.2e-38), which x86 CPUs compute with about 50 x
+# slower: the prompt convolution of the KPR stem cost 3 ms per crop instead of 0.6. The
+# change to the prompt values is below 1e-18, far under float32 resolution.
+NEGLIGIBLE = 1e-18
 
 
 def keypoints_in_crops(
@@ -97,8 +103,11 @@ def render_prompts(
         )
     height, width = size
     sigma = width / 22.0 if sigma is None else sigma
-    membership = torch.from_numpy(part_assignment(num_parts))  # (K, 17)
-    prompts = torch.zeros((n, num_parts + 2, height, width), dtype=torch.float32)
+    # Channel-major: every channel is one contiguous (N, H, W) block that the batched
+    # products below write in place; returned as an (N, K + 2, H, W) view.
+    channels = torch.empty((num_parts + 2, n, height, width), dtype=torch.float32)
+    channels[NEGATIVE] = 0.0
+    prompts = channels.permute(1, 0, 2, 3)
     if n == 0:
         return prompts
 
@@ -116,23 +125,31 @@ def render_prompts(
         _box_iou(boxes) <= duplicate_iou
     )  # (target N, other N)
 
-    # Positive prompts: (N, 17, H, W) Gaussians of each detection's own keypoints.
+    # Positive prompts: each detection's own separable Gaussians (rows zeroed for joints
+    # not drawn) as batched outer products, merged into their part's channel by max.
     idx = np.arange(n)
-    heat = _gaussians(torch.from_numpy(coords[idx, idx]), size, sigma)
-    heat = heat * torch.from_numpy(drawn[idx, idx]).float()[..., None, None]
-    for k in range(num_parts):
-        prompts[:, FIRST_PART + k] = heat[:, membership[k]].amax(dim=1)
+    rows, cols = _gaussian_factors(torch.from_numpy(coords[idx, idx]), size, sigma)
+    rows *= torch.from_numpy(drawn[idx, idx]).float()[..., None]
+    rows, cols = rows.transpose(0, 1)[..., None], cols.transpose(0, 1)[..., None, :]  # per joint
+    for k, joints in enumerate(part_assignment(num_parts)):
+        part = channels[FIRST_PART + k]
+        first, *others = np.flatnonzero(joints)
+        torch.bmm(rows[first], cols[first], out=part)
+        for joint in others:
+            torch.maximum(part, torch.bmm(rows[joint], cols[joint]), out=part)
 
     if negatives:
         target, other, joint = np.nonzero(drawn & ~own & negative_source[:, :, None])
         if target.size:
-            neg = _gaussians(torch.from_numpy(coords[target, other, joint])[None], size, sigma)[0]
-            flat = prompts[:, NEGATIVE].reshape(n, -1)
+            centres = torch.from_numpy(coords[target, other, joint])  # (M, 2)
+            rows, cols = _gaussian_factors(centres, size, sigma)
             index = torch.from_numpy(target).long()[:, None].expand(-1, height * width)
-            flat.scatter_reduce_(0, index, neg.reshape(len(target), -1), reduce="amax")
-            prompts[:, NEGATIVE] = flat.reshape(n, height, width)
+            neg = (rows[:, :, None] @ cols[:, None, :]).view(len(target), -1)
+            channels[NEGATIVE].view(n, -1).scatter_reduce_(0, index, neg, reduce="amax")
 
-    prompts[:, BACKGROUND] = (1.0 - prompts[:, NEGATIVE:].sum(dim=1)).clamp(0.0, 1.0)
+    background = channels[BACKGROUND]
+    torch.sum(channels[NEGATIVE:], dim=0, out=background)
+    background.neg_().add_(1.0).clamp_(0.0, 1.0)
     return prompts
 
 
@@ -153,11 +170,23 @@ def _box_iou(boxes: np.ndarray) -> np.ndarray:
     return np.divide(intersection, union, out=np.zeros_like(union), where=union > 0)
 
 
-def _gaussians(centres: torch.Tensor, size: tuple[int, int], sigma: float) -> torch.Tensor:
-    """Separable 2-D Gaussians, peak 1: `(B, M, 2)` centres (x, y) -> `(B, M, H, W)`."""
+def _gaussian_factors(
+    centres: torch.Tensor, size: tuple[int, int], sigma: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two 1-D factors of separable 2-D Gaussians (peak 1) at pixel centres.
+
+    Args:
+        centres: `(..., 2)` float32 ``(x, y)`` in crop pixels.
+        size: crop ``(H, W)``.
+        sigma: standard deviation in crop pixels.
+
+    Returns:
+        ``(rows (..., H), cols (..., W))``; the Gaussian is ``rows[..., :, None] *
+        cols[..., None, :]``. Factors below :data:`NEGLIGIBLE` are 0.
+    """
     height, width = size
     ys = torch.arange(height, dtype=torch.float32) + 0.5
     xs = torch.arange(width, dtype=torch.float32) + 0.5
-    gy = torch.exp(-((ys - centres[..., 1:2]) ** 2) / (2 * sigma**2))  # (B, M, H)
-    gx = torch.exp(-((xs - centres[..., 0:1]) ** 2) / (2 * sigma**2))  # (B, M, W)
-    return gy[..., :, None] * gx[..., None, :]
+    rows = torch.exp(-((ys - centres[..., 1:2]) ** 2) / (2 * sigma**2))
+    cols = torch.exp(-((xs - centres[..., 0:1]) ** 2) / (2 * sigma**2))
+    return rows.masked_fill_(rows < NEGLIGIBLE, 0.0), cols.masked_fill_(cols < NEGLIGIBLE, 0.0)

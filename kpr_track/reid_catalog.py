@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_REID = "kpr-global"
+# --reid-backend choices: PyTorch, or onnxruntime on a `kpr-track export --format onnx` file.
+REID_BACKENDS = ("torch", "onnx")
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.ops import roi_align
 
 from ..detections import Detections
 from ..errors import ConfigError, WeightsError
 from ..keypoints import NUM_KEYPOINTS
-from ..reid.crops import frame_to_tensor
+from ..reid.crops import crop_boxes
 from ..weights import resolve_weights
 from .base import Detector, check_frame
 
@@ -96,8 +95,8 @@ class YoloPoseDetector(Detector):
         Each box is enlarged ``crop_scale`` times about its centre and widened or
         heightened to the aspect of ``pose_size`` (the top-down convention of Xiao et al.,
         "Simple Baselines for Human Pose Estimation", ECCV 2018), so nobody is stretched;
-        all crops are cut and resized in one RoIAlign call (pixels outside the frame read
-        as black) and go through the network as one tensor, without Ultralytics'
+        all crops are cut and resized in one batched RoIAlign (pixels outside the frame
+        read as black) and go through the network as one tensor, without Ultralytics'
         per-image pre- and post-processing. In each crop the prediction with the highest
         ``score x IoU`` against the given box (IoU at least 0.3, score at least ``conf``)
         supplies the keypoints; no NMS is needed for a single choice.
@@ -122,10 +121,7 @@ class YoloPoseDetector(Detector):
         network = self._pose_network()
         height, width = self.pose_size
         windows = torch.from_numpy(_crop_windows(boxes, self.crop_scale, height / width))
-        image = frame_to_tensor(frame, self.device)
-        crops = roi_align(
-            image, [windows.to(self.device)], (height, width), 1.0, sampling_ratio=1, aligned=True
-        )
+        crops = crop_boxes(frame, windows.numpy(), (height, width), self.device).div_(255.0)
         raw = network(crops)[0].float().cpu()  # (N, 4 + 1 + 17 * 3, anchors)
         # Crop px -> frame px: frame = window origin + crop * (window size / crop size).
         origin = windows[:, None, :2]

@@ -2,29 +2,99 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..detections import Detections
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from ..prompts import empty_prompts, render_prompts
 from .calibration import DistanceCalibration
-from .crops import crop_people, frame_to_tensor
+from .crops import crop_people
 from .model import KPRModel, KPROutput
 
+if TYPE_CHECKING:
+    from .export import OnnxAppearanceModel
+
 Representation = Literal["parts", "global"]
+
+# Crops per forward pass. Measured on a 2-core Xeon, one torch thread (benchmarks/speed.py):
+# batch 8 is the fastest per crop; at 16 and more PyTorch's 1x1 convolutions switch to
+# oneDNN with layout reorders and the stem activations (1 MiB per crop) overflow the 2 MiB
+# L2 cache, so one forward of 32 crops ran at about half the speed per crop of 8.
+DEFAULT_BATCH = 8
+
+
+class AppearanceModel(Protocol):
+    """What the stage runs on a batch: a :class:`RepresentationNet` (torch) or an
+    :class:`~kpr_track.reid.export.OnnxAppearanceModel` (onnxruntime)."""
+
+    num_parts: int
+    representation: Representation
+
+    def __call__(
+        self, images: torch.Tensor, prompts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def output_shape(self) -> tuple[int, int]: ...
+
+
+class RepresentationNet(nn.Module):
+    """A :class:`KPRModel` giving what the tracker reads: embeddings and visibility.
+
+    This is the network :func:`kpr_track.reid.export.export_onnx` writes.
+
+    Args:
+        model: the KPR model.
+        representation: ``"parts"``: `(B, 1 + K, D)` holistic + part embeddings and their
+            visibility; ``"global"``: the trunk head's holistic embedding `(B, 1, G)` with
+            visibility 1.
+    """
+
+    def __init__(self, model: KPRModel, representation: Representation) -> None:
+        super().__init__()
+        if representation not in ("parts", "global"):
+            raise ConfigError(f"representation={representation!r}; expected 'parts' or 'global'")
+        self.model = model
+        self.representation = representation
+        self.num_parts = model.num_parts
+
+    def forward(
+        self, images: torch.Tensor, prompts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`(B, 3, H, W)` crops + `(B, K + 2, H, W)` prompts -> ``(embeddings (B, P, D),
+        visibility (B, P))`` float32 (``P`` = 1 + K or 1)."""
+        return representation_of(self.model(images, prompts), self.representation)
+
+    def output_shape(self) -> tuple[int, int]:
+        """``(P, D)``: slots and embedding size of :meth:`forward`'s embeddings."""
+        if self.representation == "global":
+            return 1, self.model.trunk.head_dim
+        return self.model.num_parts + 1, self.model.embed_dim
+
+
+def representation_of(
+    out: KPROutput, representation: Representation
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The embeddings `(B, P, D)` and visibility `(B, P)` of ``representation`` in ``out``."""
+    if representation == "global":
+        embeddings = out.global_embedding[:, None]
+        return embeddings, torch.ones_like(embeddings[..., 0])
+    return out.embeddings, out.visibility
 
 
 class KPRAppearance:
     """Fills :class:`~kpr_track.detections.Detections` with KPR part embeddings.
 
-    Every detection of a frame is cropped, prompted and embedded in batches of
-    ``batch_size`` crops (one RoIAlign call and one prompt render per frame).
+    Every detection of a frame is cropped (one batched RoIAlign), prompted (one prompt
+    render per frame) and embedded in chunks of ``batch_size`` crops.
 
     Args:
-        model: a :class:`KPRModel` (put in eval mode here).
+        model: a :class:`KPRModel` (put in eval mode and channels-last here), or an ONNX model
+            (:class:`~kpr_track.reid.export.OnnxAppearanceModel`, which carries its own
+            representation and runs on the CPU).
         input_size: crop ``(H, W)`` in pixels.
         prompts: feed keypoint prompts; ``False`` feeds the "no prompt" tensor.
         negatives: include other people's keypoints as negative prompts.
@@ -32,25 +102,40 @@ class KPRAppearance:
             ``"global"`` gives the trunk head's holistic embedding as `(N, 1, G)` with
             visibility 1 (the non-part-based baseline on the same trunk).
         device: torch device for the model and crops.
-        batch_size: crops per forward pass.
+        batch_size: crops per forward pass (default :data:`DEFAULT_BATCH`, the fastest
+            per crop measured on a laptop-class CPU).
         calibration: the model's distance calibration (same-identity probability of a
             part distance); trackers read it from :attr:`calibration`.
+
+    Raises:
+        ConfigError: an ONNX model with another representation or input size than asked.
     """
 
     def __init__(
         self,
-        model: KPRModel,
+        model: KPRModel | OnnxAppearanceModel,
         *,
         input_size: tuple[int, int] = (256, 128),
         prompts: bool = True,
         negatives: bool = True,
         representation: Representation = "parts",
         device: str = "cpu",
-        batch_size: int = 32,
+        batch_size: int = DEFAULT_BATCH,
         calibration: DistanceCalibration | None = None,
     ) -> None:
         self.device = torch.device(device)
-        self.model = model.eval().to(self.device)
+        if isinstance(model, KPRModel):
+            # Channels-last weights make every activation channels-last: 9 % faster per
+            # crop with one thread, 33 % with two (2-core Xeon, batch 8).
+            self.model = model.eval().to(self.device, memory_format=torch.channels_last)
+            self.net: AppearanceModel = RepresentationNet(self.model, representation)
+        else:
+            self.model = self.net = model
+            if model.representation != representation or model.input_size != input_size:
+                raise ConfigError(
+                    f"the ONNX model gives the {model.representation!r} representation of "
+                    f"{model.input_size} crops, not {representation!r} of {input_size}"
+                )
         self.input_size = input_size
         self.use_prompts = prompts
         self.negatives = negatives
@@ -58,22 +143,22 @@ class KPRAppearance:
         self.batch_size = batch_size
         self.calibration = calibration
 
-    @torch.inference_mode()
-    def embed(
+    def inputs(
         self, frame: np.ndarray, detections: Detections, targets: np.ndarray | None = None
-    ) -> KPROutput:
-        """Run the model on the detections of one frame.
+    ) -> tuple[torch.Tensor, ...]:
+        """The model inputs of one frame's detections, each made in one batched operation.
 
         Args:
             frame: `(H, W, 3)` BGR uint8.
             detections: the frame's detections (boxes and keypoints in frame pixels); all
                 of them give negative prompts.
-            targets: `(B,)` int indices of the detections to embed; None: all of them.
+            targets: `(B,)` int indices of the detections to make inputs for; None: all.
 
         Returns:
-            :class:`KPROutput` with ``B`` (``N`` without ``targets``) on the CPU.
+            ``(crops (B, 3, H, W), prompts (B, K + 2, H, W))`` float32 on :attr:`device`
+            (``B = N`` without ``targets``).
         """
-        num_parts = self.model.num_parts
+        num_parts = self.net.num_parts
         if self.use_prompts:
             prompts = render_prompts(
                 detections.boxes,
@@ -85,20 +170,37 @@ class KPRAppearance:
             )
         else:
             prompts = empty_prompts(len(detections), self.input_size, num_parts)
-        targets = np.arange(len(detections)) if targets is None else np.asarray(targets, int)
-        prompts = prompts[torch.from_numpy(targets)]
-        boxes = detections.boxes[targets]
-        crops = crop_people(frame_to_tensor(frame, self.device), boxes, self.input_size)
-        outputs = [
-            self.model(
-                crops[i : i + self.batch_size], prompts[i : i + self.batch_size].to(self.device)
+        if targets is not None:
+            prompts = prompts[torch.as_tensor(targets, dtype=torch.long)]
+        boxes = detections.boxes if targets is None else detections.boxes[targets]
+        crops = crop_people(frame, boxes, self.input_size, self.device)
+        return crops, prompts.to(self.device)
+
+    @torch.inference_mode()
+    def embed(self, frame: np.ndarray, detections: Detections) -> KPROutput:
+        """Run the model on every detection of one frame.
+
+        Args:
+            frame: `(H, W, 3)` BGR uint8.
+            detections: the frame's detections (boxes and keypoints in frame pixels).
+
+        Returns:
+            :class:`KPROutput` with ``B = N`` on the CPU.
+
+        Raises:
+            ConfigError: with an ONNX model, which gives embeddings and visibility only.
+        """
+        if not isinstance(self.model, KPRModel):
+            raise ConfigError(
+                "embed() returns every KPR output (part maps too) and needs the torch "
+                "model; the ONNX backend gives embeddings and visibility (call the stage)"
             )
-            for i in range(0, len(boxes), self.batch_size)
-        ]
+        outputs = self._batches(self.model, *self.inputs(frame, detections))
         if not outputs:
-            return self._empty_output(crops)
+            return self._empty_output()
         return KPROutput(*(torch.cat(parts).cpu() for parts in zip(*outputs, strict=True)))
 
+    @torch.inference_mode()
     def __call__(
         self, frame: np.ndarray, detections: Detections, targets: np.ndarray | None = None
     ) -> Detections:
@@ -110,22 +212,28 @@ class KPRAppearance:
             targets: `(N,)` bool, the detections to embed (e.g. those a tracker will
                 compare); the others get zero embeddings and visibility 0 but still give
                 negative prompts. None embeds every detection.
+
+        Raises:
+            InputError: ``targets`` is not `(N,)`.
         """
         chosen = np.ones(len(detections), bool) if targets is None else np.asarray(targets, bool)
         if chosen.shape != (len(detections),):
             raise InputError(f"targets: expected shape ({len(detections)},), got {chosen.shape}")
-        out = self.embed(frame, detections, np.flatnonzero(chosen))
-        if self.representation == "global":
-            embeddings = out.global_embedding[:, None]
-            visibility = torch.ones(embeddings.shape[:2])
-        else:
-            embeddings, visibility = out.embeddings, out.visibility
-        all_embeddings = np.zeros((len(detections), *embeddings.shape[1:]), np.float32)
-        all_visibility = np.zeros((len(detections), visibility.shape[1]), np.float32)
-        all_embeddings[chosen], all_visibility[chosen] = embeddings.numpy(), visibility.numpy()
-        return detections.with_appearance(all_embeddings, all_visibility)
+        slots, dim = self.net.output_shape()
+        embeddings = np.zeros((len(detections), slots, dim), np.float32)
+        visibility = np.zeros((len(detections), slots), np.float32)
+        outputs = self._batches(self.net, *self.inputs(frame, detections, np.flatnonzero(chosen)))
+        if outputs:
+            parts = (torch.cat(p).cpu().numpy() for p in zip(*outputs, strict=True))
+            embeddings[chosen], visibility[chosen] = parts
+        return detections.with_appearance(embeddings, visibility)
 
-    def _empty_output(self, crops: torch.Tensor) -> KPROutput:
+    def _batches(self, model, crops: torch.Tensor, prompts: torch.Tensor) -> list:
+        step = self.batch_size
+        starts = range(0, len(crops), step)
+        return [model(crops[i : i + step], prompts[i : i + step]) for i in starts]
+
+    def _empty_output(self) -> KPROutput:
         slots, dim = self.model.num_parts + 1, self.model.embed_dim
         return KPROutput(
             embeddings=torch.zeros((0, slots, dim)),

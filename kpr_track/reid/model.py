@@ -134,7 +134,8 @@ class KPRModel(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Part maps `(B, K, h, w)` in [0, 1] and part visibility `(B, K)` in {0, 1}."""
         if self.attention == "pose":
-            return pose_guided_maps(prompts, feature_map.shape[-2:])
+            # plain ints: the map size is a constant of the crop size (ONNX export needs it)
+            return pose_guided_maps(prompts, tuple(int(s) for s in feature_map.shape[-2:]))
         probabilities = self.part_head(feature_map).softmax(dim=1)  # (B, 1 + K, h, w)
         winners = F.one_hot(probabilities.argmax(dim=1), self.num_parts + 1)  # (B, h, w, 1 + K)
         visible = winners.amax(dim=(1, 2))[:, 1:].float()

@@ -116,10 +116,10 @@ class NormGate(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = x.mean(dim=(2, 3)).view(len(x), self.groups, -1)  # (B, groups, C / groups)
+        pooled = x.mean(dim=(2, 3)).unflatten(1, (self.groups, -1))  # (B, groups, C / groups)
         mean = pooled.mean(dim=-1, keepdim=True)
         var = pooled.var(dim=-1, unbiased=False, keepdim=True)
-        normalised = ((pooled - mean) / torch.sqrt(var + 1e-5)).view(len(x), -1)
+        normalised = ((pooled - mean) / torch.sqrt(var + 1e-5)).flatten(1)
         gate = torch.sigmoid(normalised * self.weight + self.bias)
         return x * gate[:, :, None, None]
 
