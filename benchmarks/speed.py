@@ -57,6 +57,9 @@ from kpr_track.video import sequence_frames
 PETS09 = SEQUENCE_GROUPS["PETS09-S2L1"][0]
 BATCHES = (1, 8, 32)
 TRACK_COUNTS = (10, 30, 100, 300)
+# The end-to-end runs: CLI defaults (stages overlapped, then not), the YOLOX fast path
+# with the KPR stage in torch, then in onnxruntime.
+E2E_RUNS = ("end_to_end", "end_to_end_sequential", "end_to_end_yolox", "end_to_end_yolox_onnx")
 
 
 def timed(function: Callable[..., object], repeats: int, *args: object) -> float:
@@ -291,6 +294,7 @@ def end_to_end(frames: int, options: argparse.Namespace, overlap: bool = True) -
     return {
         "detector": options.det,
         "reid": options.reid,
+        "reid_backend": options.reid_backend,
         "tracker": options.tracker,
         "overlap": overlap,
         "frames": count,
@@ -301,6 +305,16 @@ def end_to_end(frames: int, options: argparse.Namespace, overlap: bool = True) -
         "association_vs_detection": ms["track"] / ms["detect"],
         "reid_vs_detection": ms.get("reid", 0.0) / ms["detect"],
     }
+
+
+def exported_reid(name: str, folder: Path) -> Path:
+    """The ``--reid`` model ``name`` exported to ``folder`` as ONNX (``kpr-track export``)."""
+    from kpr_track.reid import build_reid
+    from kpr_track.reid.export import export_onnx
+
+    path = folder / f"{name}.onnx"
+    export_onnx(build_reid(name), name, path)
+    return path
 
 
 def long_run_memory(passes: tuple[int, ...] = (1, 3)) -> dict:
@@ -394,13 +408,15 @@ def run(args: argparse.Namespace) -> int:
     memory["association"] = peak_rss_mib()
     report["end_to_end"] = end_to_end(args.frames, tracking_options())
     reference = report["detection"]["yolo-pose 960 (boxes + keypoints)"]["fps"]
-    report["end_to_end"]["vs_yolo_pose_960_detector"] = report["end_to_end"]["fps"] / reference
     report["end_to_end_sequential"] = end_to_end(args.frames, tracking_options(), overlap=False)
     fast = tracking_options(det=f"yolox:{YOLOX_WEIGHTS}")
     report["end_to_end_yolox"] = end_to_end(args.frames, fast)
-    report["end_to_end_yolox"]["vs_yolo_pose_960_detector"] = (
-        report["end_to_end_yolox"]["fps"] / reference
-    )
+    with tempfile.TemporaryDirectory() as folder:
+        exported = exported_reid(fast.reid, Path(folder))
+        fastest = tracking_options(det=fast.det, reid=str(exported), reid_backend="onnx")
+        report["end_to_end_yolox_onnx"] = end_to_end(args.frames, fastest)
+    for key in E2E_RUNS:
+        report[key]["vs_yolo_pose_960_detector"] = report[key]["fps"] / reference
     memory["end_to_end"] = peak_rss_mib()
     if args.long_run:
         report["long_run"] = long_run_memory()
@@ -473,6 +489,8 @@ def targets(report: dict) -> list[list[str]]:
         + _check(report["end_to_end"]["vs_yolo_pose_960_detector"], ">=", 2.0),
         ["end to end (YOLOX fast path) >= 2 x yolo-pose 960 detector FPS"]
         + _check(report["end_to_end_yolox"]["vs_yolo_pose_960_detector"], ">=", 2.0),
+        ["end to end (YOLOX fast path, KPR in onnxruntime) >= 2 x yolo-pose 960 detector FPS"]
+        + _check(report["end_to_end_yolox_onnx"]["vs_yolo_pose_960_detector"], ">=", 2.0),
         ["KPR stage / bare trunk at batch 8 <= 1.3"]
         + _check(batches[8]["stage_vs_trunk"], "<=", 1.3),
         ["KPR stage crops/s at batch 32 / at batch 8 >= 1"]
@@ -532,10 +550,11 @@ def markdown_report(report: dict) -> str:
         if long_run
         else "Long run not measured (`--long-run`)."
     )
-    runs = [report[key] for key in ("end_to_end", "end_to_end_sequential", "end_to_end_yolox")]
+    runs = [report[key] for key in E2E_RUNS]
     stages = sorted({stage for run in runs for stage in run["ms_per_frame"]})
     e2e_rows = [
-        [run["detector"].split(":")[0], "yes" if run["overlap"] else "no", f"{run['fps']:.2f}"]
+        [run["detector"].split(":")[0], run["reid_backend"], "yes" if run["overlap"] else "no"]
+        + [f"{run['fps']:.2f}", f"{run['vs_yolo_pose_960_detector']:.2f}"]
         + [f"{run['ms_per_frame'].get(stage, 0.0):.1f}" for stage in stages]
         for run in runs
     ]
@@ -554,7 +573,9 @@ def markdown_report(report: dict) -> str:
         e2e_tracker=e2e["tracker"],
         e2e_fps=e2e["fps"],
         e2e_table=markdown_table(
-            ["detector", "overlap", "FPS", *(f"{stage} ms/frame" for stage in stages)], e2e_rows
+            ["detector", "KPR runtime", "overlap", "FPS", "x yolo-pose 960 detector FPS"]
+            + [f"{stage} ms/frame" for stage in stages],
+            e2e_rows,
         ),
         decode_ms=report["decode"]["ms_per_frame"],
         decode_fps=report["decode"]["fps"],
