@@ -74,11 +74,14 @@ class TrackerConfig:
             _require(self, name, 0.0 <= getattr(self, name) <= 2.0, "in [0, 2]")
         _require(self, "full_weight_parts", self.full_weight_parts >= 1, ">= 1 slot")
         _require(self, "gallery_size", self.gallery_size >= 1, ">= 1 embedding")
-        _require(self, "reference_fps", self.reference_fps > 0, "> 0 frames per second")
-        _require(self, "noise_exponent", self.noise_exponent >= 0, ">= 0")
+        fps_ok = 0 < self.reference_fps < math.inf
+        _require(self, "reference_fps", fps_ok, "finite and > 0 frames per second")
+        _require(self, "noise_exponent", 0 <= self.noise_exponent < math.inf, "finite, >= 0")
         _require(self, "direction_delta", self.direction_delta >= 1, ">= 1 frame")
-        _require(self, "direction_min_motion", self.direction_min_motion >= 0, ">= 0")
-        _require(self, "camera_min_shift", self.camera_min_shift >= 0, ">= 0 pixels")
+        motion_ok = 0 <= self.direction_min_motion < math.inf
+        _require(self, "direction_min_motion", motion_ok, "finite, >= 0")
+        shift_ok = 0 <= self.camera_min_shift < math.inf
+        _require(self, "camera_min_shift", shift_ok, "finite, >= 0 pixels")
         gate_ok = self.gate_threshold > 0 and not math.isnan(self.gate_threshold)
         _require(self, "gate_threshold", gate_ok, "> 0 (or inf to disable the gate)")
         _require(self, "max_age", self.max_age >= 0, ">= 0 frames")
