@@ -96,8 +96,9 @@ def track_video(
 ) -> dict:
     """Run ``pipeline`` over every frame of ``reader`` and write the four outputs.
 
-    Decoding and detection run one or two frames ahead in a worker thread
-    (:meth:`TrackingPipeline.run`); results are written in frame order.
+    On machines with 4 or more torch threads, decoding and detection run one or two
+    frames ahead in a worker thread (:meth:`TrackingPipeline.run`); results are written
+    in frame order either way.
 
     Frames are numbered from 1, or as the image folder numbers them
     (:attr:`ImageFolderReader.frame_ids`, with its ``images`` records in ``tracks.json``);

@@ -26,7 +26,7 @@ def test_timed_returns_the_median_of_real_calls():
 
 def test_end_to_end_section_runs_the_cli_pipeline_in_both_modes(pets_gt):
     options = speed.tracking_options(det=f"gt:{pets_gt}", reid="none")
-    overlapped = speed.end_to_end(4, options)
+    overlapped = speed.end_to_end(4, options, overlap=True)
     sequential = speed.end_to_end(4, options, overlap=False)
     for run in (overlapped, sequential):
         assert run["frames"] == 4 and run["detections_per_frame"] >= 3  # PETS09 gt: 3 at first

@@ -47,14 +47,14 @@ def test_worker_error_reaches_the_caller_after_the_frames_before_it(pets_video, 
 
     done = []
     with pytest.raises(InputError, match=r"\(H, W, 3\)"):
-        for frame_id, *_ in _pipeline(pets_gt).run(failing()):
+        for frame_id, *_ in _pipeline(pets_gt).run(failing(), overlap=True):
             done.append(frame_id)
     assert done == [1, 2, 3, 4, 5]
 
 
 def test_stopping_early_stops_the_worker(pets_video, pets_gt):
     before = threading.active_count()
-    results = _pipeline(pets_gt).run(_frames(pets_video))
+    results = _pipeline(pets_gt).run(_frames(pets_video), overlap=True)
     assert next(results)[0] == 1
     assert threading.active_count() == before + 1
     results.close()  # what a KeyboardInterrupt in the consumer's loop does
