@@ -104,8 +104,8 @@ class TrackingPipeline:
     def run(
         self, frames: Iterable[tuple[int, np.ndarray]], *, overlap: bool | None = None
     ) -> Iterator[FrameResult]:
-        """Process a sequence, in frame order, with decoding and detection of the next
-        frame overlapping the appearance and tracking of the current one.
+        """Process a sequence in frame order, optionally with decoding and detection of
+        the next frame overlapping the appearance and tracking of the current one.
 
         Args:
             frames: ``(frame_id, (H, W, 3) BGR uint8)`` pairs, decoded lazily (the time
