@@ -95,7 +95,7 @@ def test_bad_backend_inputs_are_named(tmp_path, pets_crossing, exported):
         build_reid(str(tmp_path / "missing.onnx"), backend="onnx")
     text = tmp_path / "text.onnx"
     text.write_text("not a model")
-    with pytest.raises(WeightsError, match="text.onnx: not an ONNX model"):
+    with pytest.raises(WeightsError, match="text.onnx: not loadable by onnxruntime"):
         build_reid(str(text), backend="onnx")
     bare = onnx.load(str(exported["kpr"]))
     del bare.metadata_props[:]
@@ -103,3 +103,17 @@ def test_bad_backend_inputs_are_named(tmp_path, pets_crossing, exported):
     with pytest.raises(WeightsError, match="bare.onnx: not a kpr-track appearance model"):
         build_reid(str(tmp_path / "bare.onnx"), backend="onnx")
     assert main(["export", "--format", "onnx", "--out", str(tmp_path / "model.pt")]) == 2
+
+
+def test_onnx_sessions_do_not_spin_between_runs(exported):
+    """Spinning onnxruntime threads would take the cores of the torch model run next."""
+    from conftest import shared_path
+
+    from kpr_track.detectors import build_detector
+
+    torch_threads = torch.get_num_threads()
+    detector = build_detector(f"yolox:{shared_path('weights', 'yolox_nano_416x416.onnx')}")
+    for session in (OnnxAppearanceModel(exported["kpr"]).session, detector._session):
+        options = session.get_session_options()
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+        assert options.intra_op_num_threads == torch_threads

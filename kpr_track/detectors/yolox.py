@@ -23,8 +23,9 @@ import torch
 from torchvision.ops import nms
 
 from ..detections import Detections
-from ..errors import ConfigError, WeightsError
+from ..errors import ConfigError
 from ..keypoints import NUM_KEYPOINTS
+from ..onnx_runtime import cpu_session
 from ..weights import resolve_weights
 from .base import Detector, PoseFn, check_frame
 
@@ -57,16 +58,8 @@ class YoloxDetector(Detector):
         iou: float = 0.45,
         pose: PoseFn | None = None,
     ) -> None:
-        import onnxruntime
-
         path = resolve_weights("yolox-nano", weights)
-        try:
-            self._session = onnxruntime.InferenceSession(
-                str(path), providers=["CPUExecutionProvider"]
-            )
-        except Exception as error:  # any load failure means unusable weights
-            message = str(error).replace("\n", " ")
-            raise WeightsError(f"{path}: not loadable by onnxruntime ({message})") from None
+        self._session = cpu_session(path)
         graph_input = self._session.get_inputs()[0]
         shape = graph_input.shape
         if len(shape) != 4 or not all(isinstance(d, int) for d in shape[1:]) or shape[1] != 3:

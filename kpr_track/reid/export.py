@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, WeightsError
+from ..onnx_runtime import cpu_session
 from .appearance import DEFAULT_BATCH, KPRAppearance, Representation, RepresentationNet
 from .calibration import DistanceCalibration
 
@@ -112,21 +113,10 @@ class OnnxAppearanceModel:
     """
 
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
         self.path = Path(path)
         if not self.path.is_file():
             raise WeightsError(f"{self.path}: no such ONNX file (write one with kpr-track export)")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(
-                str(self.path), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as error:  # onnxruntime's own error types: Fail, InvalidProtobuf ...
-            message = str(error).replace("\n", " ")[:300]
-            raise WeightsError(f"{self.path}: not an ONNX model ({message})") from None
+        self.session = cpu_session(self.path, threads)
         metadata = self.session.get_modelmeta().custom_metadata_map
         try:
             if metadata["format"] != FORMAT:
