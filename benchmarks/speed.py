@@ -33,6 +33,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -64,13 +65,27 @@ E2E_RUNS = ("end_to_end", "end_to_end_overlap", "end_to_end_yolox", "end_to_end_
 def timed(function: Callable[..., object], repeats: int, *args: object) -> float:
     """Median wall-clock seconds of ``repeats`` calls ``function(*args)`` (after one
     untimed warm-up call)."""
-    function(*args)
-    samples = []
+    return timed_together({"call": lambda: function(*args)}, repeats)["call"]
+
+
+def timed_together(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median wall-clock seconds of each of ``calls``, timed in ``repeats`` interleaved
+    rounds (every call once per round, after one untimed warm-up round).
+
+    On a shared machine the speed drifts over seconds; interleaving exposes every call to
+    the same drift, so the ratios of the medians hold where times taken one after the
+    other do not (measured here: stage / trunk at batch 8 from 1.21 to 1.49 over three runs
+    timed one after the other).
+    """
+    for call in calls.values():
+        call()
+    samples: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(repeats):
-        start = time.perf_counter()
-        function(*args)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(times) for name, times in samples.items()}
 
 
 def peak_rss_mib() -> float:
@@ -115,7 +130,8 @@ def kpr_speed(frame: np.ndarray, detections, repeats: int) -> dict:
     stage is timed as a whole (``appearance(frame, detections)``: prompts, crops and the
     model in chunks of the stage's ``batch_size``) on a frame of B people made of copies
     of the real frame side by side (:func:`side_by_side`), so every person keeps the
-    neighbours, and negative prompts, it has in the real frame.
+    neighbours, and negative prompts, it has in the real frame. All of them, at every
+    batch, are timed in the same interleaved rounds (:func:`timed_together`).
     """
     import tempfile
 
@@ -141,28 +157,33 @@ def kpr_speed(frame: np.ndarray, detections, repeats: int) -> dict:
         "prompt_render_ms_per_crop": 1000 * render_s / n,
         "crop_ms_per_crop": 1000 * crop_s / n,
         "stage_batch_size": appearance.batch_size,
+        "interleaved_rounds": repeats,
         "batches": {},
     }
+    calls = {}
+    for batch in BATCHES:
+        index = np.arange(batch) % n  # the frame's real crops, repeated up to the batch
+        wide, people = side_by_side(frame, detections, batch)
+        images, prompt = crops[index].contiguous(), prompts[index].contiguous()
+        calls[batch, "stage"] = partial(appearance, wide, people)
+        calls[batch, "model"] = partial(model, images, prompt)
+        calls[batch, "trunk"] = partial(model.trunk.features, images)
+        calls[batch, "onnx_model"] = partial(onnx_stage.net, images, prompt)
+        calls[batch, "onnx_stage"] = partial(onnx_stage, wide, people)
     with torch.inference_mode():
-        for batch in BATCHES:
-            index = np.arange(batch) % n  # the frame's real crops, repeated up to the batch
-            wide, people = side_by_side(frame, detections, batch)
-            images, prompt = crops[index].contiguous(), prompts[index].contiguous()
-            stage_s = timed(appearance, repeats, wide, people)
-            model_s = timed(model, repeats, images, prompt)
-            trunk_s = timed(model.trunk.features, repeats, images)
-            onnx_s = timed(onnx_stage.net, repeats, images, prompt)
-            onnx_stage_s = timed(onnx_stage, repeats, wide, people)
-            out["batches"][batch] = {
-                "kpr_model_crops_per_s": batch / model_s,
-                "trunk_crops_per_s": batch / trunk_s,
-                "kpr_stage_crops_per_s": batch / stage_s,
-                "model_vs_trunk": model_s / trunk_s,
-                "stage_vs_trunk": stage_s / trunk_s,
-                "onnx_model_crops_per_s": batch / onnx_s,
-                "onnx_stage_crops_per_s": batch / onnx_stage_s,
-                "onnx_model_speedup": model_s / onnx_s,
-            }
+        seconds = timed_together(calls, repeats)
+    for batch in BATCHES:
+        took = {what: seconds[b, what] for b, what in seconds if b == batch}
+        out["batches"][batch] = {
+            "kpr_model_crops_per_s": batch / took["model"],
+            "trunk_crops_per_s": batch / took["trunk"],
+            "kpr_stage_crops_per_s": batch / took["stage"],
+            "model_vs_trunk": took["model"] / took["trunk"],
+            "stage_vs_trunk": took["stage"] / took["trunk"],
+            "onnx_model_crops_per_s": batch / took["onnx_model"],
+            "onnx_stage_crops_per_s": batch / took["onnx_stage"],
+            "onnx_model_speedup": took["model"] / took["onnx_model"],
+        }
     return out
 
 
@@ -385,7 +406,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The speed benchmark's command-line options."""
     parser.add_argument("--frames", type=int, default=50, help="frames of the end-to-end run")
     parser.add_argument("--detect-frames", type=int, default=10, help="frames per detector")
-    parser.add_argument("--repeats", type=int, default=5, help="timed calls per measurement")
+    parser.add_argument(
+        "--repeats", type=int, default=9, help="timed calls (rounds) per measurement"
+    )
     parser.add_argument(
         "--long-run",
         action="store_true",
@@ -482,7 +505,9 @@ detections of a real frame repeated up to the batch). Prompt rendering {render_m
 ms/crop, RoIAlign crops {crop_ms:.2f} ms/crop (for the {crops}). Stage = `appearance(frame,
 detections)` timed whole: prompts, crops and the model in chunks of {stage_batch}; model,
 ONNX (its `kpr-track export --format onnx` file in onnxruntime) and bare trunk: one
-forward of the whole batch. The ratios are times per crop.
+forward of the whole batch. Everything in this table is timed in the same {kpr_rounds}
+interleaved rounds (medians), so the ratios share the machine's drift. The ratios are
+times per crop.
 
 {kpr_table}
 
@@ -605,6 +630,7 @@ def markdown_report(report: dict) -> str:
         render_ms=kpr["prompt_render_ms_per_crop"],
         crop_ms=kpr["crop_ms_per_crop"],
         stage_batch=kpr["stage_batch_size"],
+        kpr_rounds=kpr["interleaved_rounds"],
         kpr_table=markdown_table(
             ["batch", "KPR stage crops/s", "KPR model crops/s", "bare trunk crops/s"]
             + ["stage / trunk", "model / trunk", "ONNX stage crops/s", "ONNX model crops/s"],

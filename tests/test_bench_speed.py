@@ -24,6 +24,17 @@ def test_timed_returns_the_median_of_real_calls():
     assert seconds >= 0
 
 
+def test_timed_together_interleaves_the_rounds(monkeypatch):
+    order = []
+    clock = iter(range(100))
+    monkeypatch.setattr(speed.time, "perf_counter", lambda: next(clock))
+    seconds = speed.timed_together(
+        {"a": lambda: order.append("a"), "b": lambda: (order.append("b"), next(clock))}, 3
+    )
+    assert order == ["a", "b"] * 4  # a warm-up round, then 3 rounds of every call
+    assert seconds == {"a": 1, "b": 2}  # "b" spends one extra clock tick inside each call
+
+
 def test_end_to_end_section_runs_the_cli_pipeline_in_both_modes(pets_gt):
     options = speed.tracking_options(det=f"gt:{pets_gt}", reid="none")
     overlapped = speed.end_to_end(4, options, overlap=True)
