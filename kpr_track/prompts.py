@@ -37,20 +37,20 @@ NEGLIGIBLE = 1e-18
 def keypoints_in_crops(
     boxes: np.ndarray, keypoints: np.ndarray, size: tuple[int, int]
 ) -> np.ndarray:
-    """Keypoints of every detection expressed in the crop of every detection.
+    """Keypoints of every detection expressed in the crop of each given box.
 
     Args:
-        boxes: `(N, 4)` float xyxy in frame pixels.
+        boxes: `(B, 4)` float xyxy in frame pixels, the crops.
         keypoints: `(N, 17, 3)` float ``(x px, y px, confidence)`` in frame pixels.
         size: crop ``(H, W)`` in pixels.
 
     Returns:
-        `(N, N, 17, 2)` float32: entry ``[i, j]`` holds the keypoints of detection ``j``
+        `(B, N, 17, 2)` float32: entry ``[i, j]`` holds the keypoints of detection ``j``
         in the pixel frame of crop ``i`` (``x`` in [0, W), ``y`` in [0, H) when inside).
     """
     height, width = size
     boxes = np.asarray(boxes, np.float32)
-    origin = boxes[:, None, None, :2]  # (N, 1, 1, 2)
+    origin = boxes[:, None, None, :2]  # (B, 1, 1, 2)
     extent = np.maximum(boxes[:, None, None, 2:] - boxes[:, None, None, :2], 1e-3)
     scale = np.array([width, height], np.float32) / extent
     return ((keypoints[None, :, :, :2] - origin) * scale).astype(np.float32)
@@ -68,8 +68,9 @@ def render_prompts(
     scores: np.ndarray | None = None,
     negative_min_score: float = 0.1,
     duplicate_iou: float = 0.7,
+    targets: np.ndarray | None = None,
 ) -> torch.Tensor:
-    """Render positive and negative keypoint prompts for all detections of one frame.
+    """Render positive and negative keypoint prompts for the detections of one frame.
 
     Vectorised over detections and keypoints (Python loops only over the K parts).
 
@@ -85,13 +86,15 @@ def render_prompts(
         negative_min_score: score in [0, 1]: lower-scoring detections give no negatives.
         duplicate_iou: IoU in [0, 1]: another detection overlapping the target more than
             this is a duplicate of it and gives no negatives (NMS-style threshold).
+        targets: `(B,)` int indices of the detections to render prompts for (every
+            detection still gives negatives); None: all of them (``B = N``).
 
     Returns:
-        `(N, K + 2, H, W)` float32 tensor in [0, 1], channels
+        `(B, K + 2, H, W)` float32 tensor in [0, 1], channels
         ``[background, negative, part_1..part_K]``.
 
     Raises:
-        InputError: on arrays of the wrong shape.
+        InputError: on arrays of the wrong shape, or ``targets`` outside ``[0, N)``.
     """
     boxes = np.asarray(boxes, np.float32)
     keypoints = np.asarray(keypoints, np.float32)
@@ -101,35 +104,39 @@ def render_prompts(
             f"render_prompts: expected boxes (N, 4) and keypoints (N, 17, 3), "
             f"got {boxes.shape} and {keypoints.shape}"
         )
+    targets = np.arange(n) if targets is None else np.asarray(targets, np.int64).reshape(-1)
+    if targets.size and (targets.min() < 0 or targets.max() >= n):
+        raise InputError(f"render_prompts: targets must index the {n} detections, got {targets}")
+    scores = np.ones(n, np.float32) if scores is None else np.asarray(scores, np.float32)
+    if scores.shape != (n,):
+        raise InputError(f"render_prompts: expected scores (N,) = ({n},), got {scores.shape}")
     height, width = size
     sigma = width / 22.0 if sigma is None else sigma
-    # Channel-major: every channel is one contiguous (N, H, W) block that the batched
-    # products below write in place; returned as an (N, K + 2, H, W) view.
-    channels = torch.empty((num_parts + 2, n, height, width), dtype=torch.float32)
+    b = len(targets)
+    # Channel-major: every channel is one contiguous (B, H, W) block that the batched
+    # products below write in place; returned as a (B, K + 2, H, W) view.
+    channels = torch.empty((num_parts + 2, b, height, width), dtype=torch.float32)
     channels[NEGATIVE] = 0.0
     prompts = channels.permute(1, 0, 2, 3)
-    if n == 0:
+    if b == 0:
         return prompts
 
-    coords = keypoints_in_crops(boxes, keypoints, size)  # (N, N, 17, 2)
+    coords = keypoints_in_crops(boxes[targets], keypoints, size)  # (B, N, 17, 2)
     inside = (
         (coords[..., 0] >= 0) & (coords[..., 0] < width)
         & (coords[..., 1] >= 0) & (coords[..., 1] < height)
     )  # fmt: skip
-    drawn = inside & (keypoints[None, :, :, 2] > min_confidence)  # (N, N, 17)
-    own = np.eye(n, dtype=bool)[:, :, None]
-    scores = np.ones(n, np.float32) if scores is None else np.asarray(scores, np.float32)
-    if scores.shape != (n,):
-        raise InputError(f"render_prompts: expected scores (N,) = ({n},), got {scores.shape}")
+    drawn = inside & (keypoints[None, :, :, 2] > min_confidence)  # (B, N, 17)
+    own = (targets[:, None] == np.arange(n)[None, :])[:, :, None]
     negative_source = (scores >= negative_min_score)[None, :] & (
-        _box_iou(boxes) <= duplicate_iou
-    )  # (target N, other N)
+        _box_iou(boxes)[targets] <= duplicate_iou
+    )  # (target B, other N)
 
     # Positive prompts: each detection's own separable Gaussians (rows zeroed for joints
     # not drawn) as batched outer products, merged into their part's channel by max.
-    idx = np.arange(n)
-    rows, cols = _gaussian_factors(torch.from_numpy(coords[idx, idx]), size, sigma)
-    rows *= torch.from_numpy(drawn[idx, idx]).float()[..., None]
+    idx = np.arange(b)
+    rows, cols = _gaussian_factors(torch.from_numpy(coords[idx, targets]), size, sigma)
+    rows *= torch.from_numpy(drawn[idx, targets]).float()[..., None]
     rows, cols = rows.transpose(0, 1)[..., None], cols.transpose(0, 1)[..., None, :]  # per joint
     for k, joints in enumerate(part_assignment(num_parts)):
         part = channels[FIRST_PART + k]
@@ -145,7 +152,7 @@ def render_prompts(
             rows, cols = _gaussian_factors(centres, size, sigma)
             index = torch.from_numpy(target).long()[:, None].expand(-1, height * width)
             neg = (rows[:, :, None] @ cols[:, None, :]).view(len(target), -1)
-            channels[NEGATIVE].view(n, -1).scatter_reduce_(0, index, neg, reduce="amax")
+            channels[NEGATIVE].view(b, -1).scatter_reduce_(0, index, neg, reduce="amax")
 
     background = channels[BACKGROUND]
     torch.sum(channels[NEGATIVE:], dim=0, out=background)

@@ -187,6 +187,18 @@ def test_batched_rendering_equals_the_definition(pets_crossing, num_parts):
     np.testing.assert_allclose(prompts, expected, atol=1e-5)  # float32 sums of 9 channels
 
 
+def test_targets_render_their_rows_with_every_detection_as_negatives(pets_crossing):
+    _, dets = pets_crossing
+    every = render_prompts(dets.boxes, dets.keypoints, SIZE, scores=dets.scores).numpy()
+    targets = np.array([len(dets) - 1, 0])
+    chosen = render_prompts(dets.boxes, dets.keypoints, SIZE, scores=dets.scores, targets=targets)
+    assert every[targets, NEGATIVE].max() > 0.9  # the chosen rows have negatives to compare
+    np.testing.assert_array_equal(chosen.numpy(), every[targets])
+    assert render_prompts(dets.boxes, dets.keypoints, SIZE, targets=[]).shape == (0, 10, *SIZE)
+    with pytest.raises(InputError, match="targets must index the"):
+        render_prompts(dets.boxes, dets.keypoints, SIZE, targets=[len(dets)])
+
+
 def test_prompts_hold_no_subnormal_floats(pets_crossing):
     """Gaussian tails that would be subnormal floats (50 x slower in the prompt
     convolution on x86) are 0."""

@@ -88,8 +88,9 @@ def representation_of(
 class KPRAppearance:
     """Fills :class:`~kpr_track.detections.Detections` with KPR part embeddings.
 
-    Every detection of a frame is cropped (one batched RoIAlign), prompted (one prompt
-    render per frame) and embedded in chunks of ``batch_size`` crops.
+    The detections of a frame are embedded in chunks of ``batch_size``: each chunk is
+    cropped (one batched RoIAlign) and prompted (one prompt render, with every detection
+    of the frame as a source of negatives), then run through the model.
 
     Args:
         model: a :class:`KPRModel` (put in eval mode and channels-last here), or an ONNX model
@@ -158,6 +159,7 @@ class KPRAppearance:
             ``(crops (B, 3, H, W), prompts (B, K + 2, H, W))`` float32 on :attr:`device`
             (``B = N`` without ``targets``).
         """
+        chosen = np.arange(len(detections)) if targets is None else np.asarray(targets, np.int64)
         num_parts = self.net.num_parts
         if self.use_prompts:
             prompts = render_prompts(
@@ -167,13 +169,11 @@ class KPRAppearance:
                 num_parts,
                 negatives=self.negatives,
                 scores=detections.scores,
+                targets=chosen,
             )
         else:
-            prompts = empty_prompts(len(detections), self.input_size, num_parts)
-        if targets is not None:
-            prompts = prompts[torch.as_tensor(targets, dtype=torch.long)]
-        boxes = detections.boxes if targets is None else detections.boxes[targets]
-        crops = crop_people(frame, boxes, self.input_size, self.device)
+            prompts = empty_prompts(len(chosen), self.input_size, num_parts)
+        crops = crop_people(frame, detections.boxes[chosen], self.input_size, self.device)
         return crops, prompts.to(self.device)
 
     @torch.inference_mode()
@@ -195,7 +195,7 @@ class KPRAppearance:
                 "embed() returns every KPR output (part maps too) and needs the torch "
                 "model; the ONNX backend gives embeddings and visibility (call the stage)"
             )
-        outputs = self._batches(self.model, *self.inputs(frame, detections))
+        outputs = self._batches(self.model, frame, detections, np.arange(len(detections)))
         if not outputs:
             return self._empty_output()
         return KPROutput(*(torch.cat(parts).cpu() for parts in zip(*outputs, strict=True)))
@@ -222,16 +222,20 @@ class KPRAppearance:
         slots, dim = self.net.output_shape()
         embeddings = np.zeros((len(detections), slots, dim), np.float32)
         visibility = np.zeros((len(detections), slots), np.float32)
-        outputs = self._batches(self.net, *self.inputs(frame, detections, np.flatnonzero(chosen)))
+        outputs = self._batches(self.net, frame, detections, np.flatnonzero(chosen))
         if outputs:
             parts = (torch.cat(p).cpu().numpy() for p in zip(*outputs, strict=True))
             embeddings[chosen], visibility[chosen] = parts
         return detections.with_appearance(embeddings, visibility)
 
-    def _batches(self, model, crops: torch.Tensor, prompts: torch.Tensor) -> list:
+    def _batches(
+        self, model, frame: np.ndarray, detections: Detections, targets: np.ndarray
+    ) -> list:
+        """``model``'s outputs for the detections ``targets``, whose inputs are made and run
+        ``batch_size`` at a time (a crowd's inputs never sit in memory all at once)."""
         step = self.batch_size
-        starts = range(0, len(crops), step)
-        return [model(crops[i : i + step], prompts[i : i + step]) for i in starts]
+        starts = range(0, len(targets), step)
+        return [model(*self.inputs(frame, detections, targets[i : i + step])) for i in starts]
 
     def _empty_output(self) -> KPROutput:
         slots, dim = self.model.num_parts + 1, self.model.embed_dim

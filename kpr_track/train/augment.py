@@ -95,7 +95,7 @@ def sample_prompts(
     boxes = np.tile(np.array([[0, 0, width, height]], np.float32), (len(people), 1))
     # Every "detection" is the crop box, so none is told apart as a duplicate by IoU:
     # the listed negatives are other people by construction.
-    return render_prompts(boxes, people, size, num_parts, duplicate_iou=1.0)[0]
+    return render_prompts(boxes, people, size, num_parts, duplicate_iou=1.0, targets=[0])[0]
 
 
 def make_batch(
