@@ -129,7 +129,7 @@ def render_prompts(
     drawn = inside & (keypoints[None, :, :, 2] > min_confidence)  # (B, N, 17)
     own = (targets[:, None] == np.arange(n)[None, :])[:, :, None]
     negative_source = (scores >= negative_min_score)[None, :] & (
-        _box_iou(boxes)[targets] <= duplicate_iou
+        _box_iou(boxes[targets], boxes) <= duplicate_iou
     )  # (target B, other N)
 
     # Positive prompts: each detection's own separable Gaussians (rows zeroed for joints
@@ -167,13 +167,14 @@ def empty_prompts(n: int, size: tuple[int, int] = (256, 128), num_parts: int = 8
     return prompts
 
 
-def _box_iou(boxes: np.ndarray) -> np.ndarray:
-    """`(N, N)` IoU between the `(N, 4)` xyxy boxes of one frame."""
-    top_left = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
-    bottom_right = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`(A, B)` IoU between the `(A, 4)` and `(B, 4)` xyxy boxes of one frame."""
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
     intersection = np.clip(bottom_right - top_left, 0.0, None).prod(axis=-1)
-    area = np.clip(boxes[:, 2:] - boxes[:, :2], 0.0, None).prod(axis=-1)
-    union = area[:, None] + area[None, :] - intersection
+    area_a = np.clip(a[:, 2:] - a[:, :2], 0.0, None).prod(axis=-1)
+    area_b = np.clip(b[:, 2:] - b[:, :2], 0.0, None).prod(axis=-1)
+    union = area_a[:, None] + area_b[None, :] - intersection
     return np.divide(intersection, union, out=np.zeros_like(union), where=union > 0)
 
 
