@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kpr_track.io.video import sequence_frames
 from kpr_track.trackers.camera_motion import CameraMotion
-from kpr_track.video import sequence_frames
 
 
 def camera_warps(seq_dir: Path, cache_dir: Path, max_frames: int | None = None) -> dict:

@@ -32,10 +32,10 @@ from common import (
 from kpr_track.detections import Detections
 from kpr_track.errors import ConfigError, InputError
 from kpr_track.evaluation.mot import read_seqinfo
+from kpr_track.io.video import sequence_frames
 from kpr_track.keypoints import NUM_KEYPOINTS
 from kpr_track.pipeline import StageTimer
 from kpr_track.reid.calibration import DistanceCalibration
-from kpr_track.video import sequence_frames
 
 # What the cache can hold beyond boxes and scores.
 FEATURES = ("keypoints", "kpr", "kpr-trained", "retail")

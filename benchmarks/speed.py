@@ -52,7 +52,7 @@ from common import (
 
 from kpr_track.errors import KprTrackError
 from kpr_track.evaluation.mot import read_seqinfo
-from kpr_track.video import sequence_frames
+from kpr_track.io.video import sequence_frames
 
 PETS09 = SEQUENCE_GROUPS["PETS09-S2L1"][0]
 BATCHES = (1, 8, 32)
@@ -277,7 +277,7 @@ def association_speed(repeats: int, seed: int = 0) -> dict:
 
 def tracking_options(**changes: object) -> argparse.Namespace:
     """The ``kpr-track track`` defaults (detector, ReID, tracker ...), with ``changes``."""
-    from kpr_track.cli_track import add_tracking_options
+    from kpr_track.cli.track import add_tracking_options
 
     parser = argparse.ArgumentParser()
     add_tracking_options(parser)
@@ -293,8 +293,7 @@ def end_to_end(frames: int, options: argparse.Namespace, overlap: bool | None = 
     thread while appearance and tracking handle the current one, so the stage times add
     up to more than the wall time; ``share_of_time`` is each stage's share of their sum.
     """
-    from kpr_track.cli_track import build_pipeline
-    from kpr_track.pipeline import StageTimer, overlap_pays
+    from kpr_track.pipeline import StageTimer, build_pipeline, overlap_pays
 
     pipeline = build_pipeline(options, float(read_seqinfo(PETS09)["frameRate"]))
     iterator = sequence_frames(PETS09, frames + 1)
@@ -389,7 +388,7 @@ def _replayed(video: Path, count: int, folder: Path) -> Path:
     """``video`` played ``count`` times through, written as an MJPG AVI in ``folder``."""
     import cv2
 
-    from kpr_track.video import VideoReader
+    from kpr_track.io.video import VideoReader
 
     info = VideoReader(video).info
     path = folder / f"{video.stem}_x{count}.avi"

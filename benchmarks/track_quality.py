@@ -73,8 +73,8 @@ from kpr_track.integrations.boxmot import BoxmotTracker
 from kpr_track.integrations.deep_sort import DeepSortTracker
 from kpr_track.integrations.norfair import NorfairTracker
 from kpr_track.integrations.ultralytics import UltralyticsTracker
+from kpr_track.io.writers import MOTWriter
 from kpr_track.trackers import BaseTracker, KPRTracker, TrackerConfig, load_tracker
-from kpr_track.writers import MOTWriter
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import numpy as np
 from .detections import Detections
 from .errors import InputError
 from .keypoints import NUM_KEYPOINTS
-from .reid_catalog import DEFAULT_REID, REID_MODELS
+from .reid.registry import DEFAULT_REID, REID_MODELS
 
 if TYPE_CHECKING:  # torch-heavy modules load on first use
     from .detectors import PoseFn
@@ -76,7 +76,7 @@ class KPR:
         """Load a shipped model by ``--reid`` name, or trained KPR weights from a file.
 
         Args:
-            name_or_path: a name of :data:`kpr_track.reid_catalog.REID_MODELS` (default
+            name_or_path: a name of :data:`kpr_track.reid.registry.REID_MODELS` (default
                 ``kpr-global``), or the path of a ``.safetensors`` file written by
                 ``kpr-track train`` (part embeddings, with its calibration if it has one).
             device: torch device, e.g. ``"cpu"`` or ``"cuda:0"``.
@@ -91,10 +91,11 @@ class KPR:
 
         name = str(name_or_path)
         if name in REID_MODELS:
-            entry = REID_MODELS[name]
-            reads = entry.weights is not None or entry.representation == "parts"
             return cls(
-                build_reid(name, device=device), reads_keypoints=reads, pose=pose, device=device
+                build_reid(name, device=device),
+                reads_keypoints=REID_MODELS[name].reads_keypoints,
+                pose=pose,
+                device=device,
             )
         path = Path(name_or_path).expanduser()
         if not path.is_file():

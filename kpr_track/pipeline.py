@@ -14,11 +14,13 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 
 from .detections import Detections
-from .detectors.base import Detector
+from .detectors.base import Detector, build_detector
+from .reid.registry import DEFAULT_REID
 from .trackers.base import BaseTracker
 
 AppearanceStage = Callable[[np.ndarray, Detections, np.ndarray], Detections]
@@ -229,3 +231,49 @@ def _put(buffer: queue.Queue, item: tuple, stop: threading.Event) -> bool:
         except queue.Full:
             continue
     return False
+
+
+@dataclass(frozen=True)
+class TrackOptions:
+    """The ``kpr-track track`` settings (same names, meaning and defaults as its options),
+    what :func:`build_pipeline` builds the stages from.
+
+    ``det`` may be ``mot`` or ``gt`` without a path: each MOTChallenge sequence's own
+    ``det/det.txt`` or ``gt/gt.txt`` (see :func:`sequence_detector`).
+    """
+
+    det: str = "yolo-pose"
+    tracker: str = "kpr"
+    reid: str = DEFAULT_REID
+    reid_backend: str = "torch"
+    imgsz: int = 960
+    conf: float = 0.05
+    device: str = "cpu"
+    max_frames: int | None = None
+
+
+
+def build_pipeline(args: TrackOptions, frame_rate: float) -> TrackingPipeline:
+    """The detector, appearance and tracker stages named by ``args`` (``det``, ``tracker``,
+    ``reid``, ``reid_backend``, ``imgsz``, ``conf``, ``device``: the ``track`` options or
+    any object with those attributes, e.g. :class:`~kpr_track.datasets.run.TrackOptions`).
+    The tracker gets the sequence's frame rate (frames per second) and the appearance
+    model's ``calibration``."""
+    from .reid.registry import build_reid
+    from .trackers import load_tracker
+
+    appearance = build_reid(args.reid, device=args.device, backend=args.reid_backend)
+    tracker = load_tracker(
+        args.tracker,
+        frame_rate=frame_rate,
+        calibration=None if appearance is None else appearance.calibration,
+    )
+    kind = args.det.partition(":")[0]
+    if kind == "yolo-pose":
+        options = {"imgsz": args.imgsz, "conf": args.conf, "device": args.device}
+    else:
+        options = {}
+    if kind in ("mot", "gt", "yolox") and appearance is not None:
+        options["pose"] = "yolo-pose"
+    detector = build_detector(args.det, **options)
+    return TrackingPipeline(detector, appearance, tracker)

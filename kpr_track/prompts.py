@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .boxes import box_iou
 from .errors import InputError
 from .keypoints import NUM_KEYPOINTS, part_assignment
 
@@ -129,7 +130,7 @@ def render_prompts(
     drawn = inside & (keypoints[None, :, :, 2] > min_confidence)  # (B, N, 17)
     own = (targets[:, None] == np.arange(n)[None, :])[:, :, None]
     negative_source = (scores >= negative_min_score)[None, :] & (
-        _box_iou(boxes[targets], boxes) <= duplicate_iou
+        box_iou(boxes[targets][:, None], boxes[None]) <= duplicate_iou
     )  # (target B, other N)
 
     # Positive prompts: each detection's own separable Gaussians (rows zeroed for joints
@@ -165,17 +166,6 @@ def empty_prompts(n: int, size: tuple[int, int] = (256, 128), num_parts: int = 8
     prompts = torch.zeros((n, num_parts + 2, *size), dtype=torch.float32)
     prompts[:, BACKGROUND] = 1.0
     return prompts
-
-
-def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """`(A, B)` IoU between the `(A, 4)` and `(B, 4)` xyxy boxes of one frame."""
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    intersection = np.clip(bottom_right - top_left, 0.0, None).prod(axis=-1)
-    area_a = np.clip(a[:, 2:] - a[:, :2], 0.0, None).prod(axis=-1)
-    area_b = np.clip(b[:, 2:] - b[:, :2], 0.0, None).prod(axis=-1)
-    union = area_a[:, None] + area_b[None, :] - intersection
-    return np.divide(intersection, union, out=np.zeros_like(union), where=union > 0)
 
 
 def _gaussian_factors(

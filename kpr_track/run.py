@@ -13,11 +13,9 @@ from tqdm import tqdm
 
 from .draw import draw_tracks
 from .errors import ConfigError, OutputError
-from .frames import ImageFolderReader
-from .pipeline import StageTimer, TrackingPipeline
-from .signals import signal_of, stop_signals_held
-from .video import DecodeReport, VideoReader
-from .writers import (
+from .io.frames import ImageFolderReader
+from .io.video import DecodeReport, VideoReader
+from .io.writers import (
     MOTWriter,
     PoseTrackWriter,
     VideoWriter,
@@ -25,6 +23,8 @@ from .writers import (
     write_json_atomic,
     writing,
 )
+from .pipeline import StageTimer, TrackingPipeline
+from .signals import signal_of, stop_signals_held
 
 OUTPUT_FILES = ("tracks.txt", "tracks.json", "video.mp4", "summary.json")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
-from kpr_track.cli_bench import load_benchmark
+from kpr_track.cli.bench import load_benchmark
 from kpr_track.errors import InputError
 
 cache_module = load_benchmark("detection_cache")

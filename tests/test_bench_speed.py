@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kpr_track.cli_bench import load_benchmark
+from kpr_track.cli.bench import load_benchmark
 
 speed = load_benchmark("speed")
 

@@ -7,7 +7,7 @@ import pytest
 
 from kpr_track.errors import ConfigError
 from kpr_track.reid.calibration import DistanceCalibration, fit_calibration, shipped_calibration
-from kpr_track.reid_catalog import REID_MODELS
+from kpr_track.reid.registry import REID_MODELS
 
 
 def test_fit_recovers_the_crossing_of_two_distance_distributions():

@@ -10,8 +10,8 @@ import pytest
 from conftest import shared_path
 
 from kpr_track.errors import InputError
-from kpr_track.frames import ImageFolderReader, open_frames
-from kpr_track.video import VideoReader
+from kpr_track.io.frames import ImageFolderReader, open_frames
+from kpr_track.io.video import VideoReader
 
 POSETRACK = ("data", "posetrack18-sample")
 

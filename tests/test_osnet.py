@@ -14,8 +14,8 @@ from safetensors.torch import load_file
 from kpr_track.detections import Detections
 from kpr_track.errors import WeightsError
 from kpr_track.reid import build_reid
+from kpr_track.reid.crops import normalise_rgb255
 from kpr_track.reid.omz_convert import convert_omz_osnet
-from kpr_track.reid.osnet import bgr255_to_normalised_rgb
 from kpr_track.weights import resolve_weights
 
 VARIANTS = {
@@ -49,9 +49,9 @@ def test_module_matches_onnxruntime_on_real_crops(variant, pets_video, pets_gt):
     except InvalidArgument as error:  # onnxruntime 1.23 (the last for Python 3.10) on 0288
         pytest.skip(f"onnxruntime {onnxruntime.__version__} cannot run the reference: {error}")
     with torch.no_grad():
-        batched = model(bgr255_to_normalised_rgb(torch.from_numpy(crops))).numpy()
+        batched = model(normalise_rgb255(torch.from_numpy(crops).flip(1))).numpy()
         single = np.concatenate(
-            [model(bgr255_to_normalised_rgb(torch.from_numpy(c[None]))).numpy() for c in crops]
+            [model(normalise_rgb255(torch.from_numpy(c[None]).flip(1))).numpy() for c in crops]
         )
     batch_diff = float(np.abs(batched - reference).max())
     single_diff = float(np.abs(single - reference).max())

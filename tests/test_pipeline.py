@@ -10,9 +10,9 @@ import pytest
 
 from kpr_track.detectors.base import build_detector
 from kpr_track.errors import InputError
+from kpr_track.io.video import VideoReader
 from kpr_track.pipeline import TrackingPipeline
 from kpr_track.trackers import KPRTracker, load_tracker
-from kpr_track.video import VideoReader
 
 FRAMES = 40
 

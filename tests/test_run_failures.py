@@ -20,12 +20,12 @@ from conftest import read_video_frame, shared_path
 
 from kpr_track.detectors.base import build_detector
 from kpr_track.errors import OutputError
+from kpr_track.io.video import VideoReader
+from kpr_track.io.writers import MOTWriter
 from kpr_track.pipeline import TrackingPipeline
 from kpr_track.run import RunSettings, track_video
 from kpr_track.signals import Interrupted, stop_signals_raise
 from kpr_track.trackers import load_tracker
-from kpr_track.video import VideoReader
-from kpr_track.writers import MOTWriter
 
 PETS_DECLARED = 795
 TRUNCATED_BYTES = 400_000  # the first 26 frames of the PETS09 AVI

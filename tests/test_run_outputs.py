@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from kpr_track.detectors.base import build_detector
+from kpr_track.io.video import VideoReader
 from kpr_track.pipeline import TrackingPipeline
 from kpr_track.run import RunSettings, track_video
 from kpr_track.trackers import load_tracker
-from kpr_track.video import VideoReader
 
 STOP_AT = 6
 
@@ -52,7 +52,7 @@ def test_posetrack_json_streams_long_runs_and_rewrites_less_often(tmp_path, pets
     every rewrite, holds every record at the end, no record stays in Python memory, and
     the rewrites thin out as the file grows (at most every tenth of the frames so far)."""
     from kpr_track.detections import Detections
-    from kpr_track.writers import PoseTrackWriter
+    from kpr_track.io.writers import PoseTrackWriter
 
     rows = np.loadtxt(pets_gt, delimiter=",")
     writer = PoseTrackWriter(tmp_path / "tracks.json", "vtest")

@@ -11,8 +11,8 @@ import pytest
 from conftest import shared_path
 
 from kpr_track.cli import main
-from kpr_track.dataset_run import SequenceJob, TrackOptions, track_sequence
-from kpr_track.datasets import find_sequences
+from kpr_track.datasets.run import SequenceJob, TrackOptions, track_sequence
+from kpr_track.datasets.sequences import find_sequences
 from kpr_track.evaluation import evaluate
 
 MOT17_MINI = ("data", "MOT17-mini", "train")

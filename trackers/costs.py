@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kpr_track.boxes import box_iou
 from kpr_track.errors import InputError
 
 from .kalman import CHI2_95_4DOF, KalmanFilter, xyxy_to_xyah
@@ -42,14 +43,7 @@ def iou_cost(
         np.asarray(detection_boxes, np.float64).reshape(-1, 4),
         pairs,
     )
-    top_left = np.maximum(a[..., :2], b[..., :2])
-    bottom_right = np.minimum(a[..., 2:], b[..., 2:])
-    intersection = np.clip(bottom_right - top_left, 0.0, None).prod(axis=-1)
-    area_a = np.clip(a[..., 2:] - a[..., :2], 0.0, None).prod(axis=-1)
-    area_b = np.clip(b[..., 2:] - b[..., :2], 0.0, None).prod(axis=-1)
-    union = area_a + area_b - intersection
-    iou = np.divide(intersection, union, out=np.zeros_like(union), where=union > 0)
-    return 1.0 - iou
+    return 1.0 - box_iou(a, b)
 
 
 def _paired(tracks: np.ndarray, detections: np.ndarray, pairs: Pairs | None):

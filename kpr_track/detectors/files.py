@@ -28,8 +28,8 @@ import numpy as np
 
 from ..detections import Detections
 from ..errors import ConfigError, InputError
+from ..io.textfiles import read_lines
 from ..keypoints import NUM_KEYPOINTS
-from ..textfiles import read_lines
 from .base import Detector, PoseFn
 
 _LOG = logging.getLogger(__name__)

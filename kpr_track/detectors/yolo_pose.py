@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..boxes import box_iou
 from ..detections import Detections
 from ..errors import ConfigError, WeightsError
 from ..keypoints import NUM_KEYPOINTS
@@ -130,7 +131,7 @@ class YoloPoseDetector(Detector):
         predicted = torch.cat([centre - size / 2, centre + size / 2], dim=-1) * scale.repeat(
             1, 1, 2
         ) + origin.repeat(1, 1, 2)
-        iou = _paired_iou(torch.from_numpy(boxes)[:, None], predicted)  # (N, A)
+        iou = torch.from_numpy(box_iou(boxes[:, None], predicted.numpy()))  # (N, A)
         score = raw[:, 4]
         quality = torch.where(
             (iou >= _MIN_MATCH_IOU) & (score >= self._predict_args["conf"]), score * iou, -1.0
@@ -186,14 +187,3 @@ def _crop_windows(boxes: np.ndarray, scale: float, aspect: float) -> np.ndarray:
     width = np.maximum(size[:, 0], size[:, 1] / aspect)
     half = np.stack([width, width * aspect], axis=1) / 2
     return np.concatenate([centre - half, centre + half], axis=1).astype(np.float32)
-
-
-def _paired_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """IoU of broadcast xyxy boxes ``a`` and ``b`` (`(..., 4)` each) -> `(...)`."""
-    top_left = torch.maximum(a[..., :2], b[..., :2])
-    bottom_right = torch.minimum(a[..., 2:], b[..., 2:])
-    intersection = (bottom_right - top_left).clamp(min=0).prod(-1)
-    area_a = (a[..., 2:] - a[..., :2]).clamp(min=0).prod(-1)
-    area_b = (b[..., 2:] - b[..., :2]).clamp(min=0).prod(-1)
-    union = area_a + area_b - intersection
-    return intersection / union.clamp(min=1e-9)

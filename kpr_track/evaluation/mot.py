@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..textfiles import read_lines
+from ..io.textfiles import read_lines
 from .sequence import GroundTruth, Protocol, Tracks
 
 COLUMN_NAMES = ("frame", "id", "left", "top", "width", "height", "conf", "x", "y", "z")

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..jsonfields import check_type as _expect
-from ..jsonfields import get as _get
-from ..jsonfields import integer as _integer
-from ..jsonfields import load_json as _load_json
-from ..jsonfields import numbers as _numbers
+from ..io.jsonfields import check_type as _expect
+from ..io.jsonfields import get as _get
+from ..io.jsonfields import integer as _integer
+from ..io.jsonfields import load_json as _load_json
+from ..io.jsonfields import numbers as _numbers
 from .mot import read_mot_table
 from .sequence import GroundTruth, Tracks
 

@@ -41,11 +41,22 @@ def crop_people(
     Returns:
         `(N, 3, H, W)` float32 RGB crops normalised with the ImageNet mean / std.
     """
-    crops = crop_boxes(frame, boxes, size, device)
-    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
-    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-    return crops.mul_(1.0 / (255.0 * std)).sub_(mean / std)
+    return normalise_rgb255(crop_boxes(frame, boxes, size, device))
 
+
+
+def normalise_rgb255(images: torch.Tensor) -> torch.Tensor:
+    """The one input normalisation of every trunk: RGB in [0, 255] -> ImageNet-normalised.
+
+    Args:
+        images: `(B, 3, H, W)` float32 RGB pixel values in [0, 255]; changed in place.
+
+    Returns:
+        ``images``, now ``(x / 255 - mean) / std`` with the ImageNet mean / std (RGB order).
+    """
+    std = images.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    mean = images.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    return images.mul_(1.0 / (255.0 * std)).sub_(mean / std)
 
 def crop_boxes(
     frame: np.ndarray,

@@ -50,7 +50,7 @@ def export_onnx(appearance: KPRAppearance, reid: str, path: str | Path) -> None:
     """
     import onnx
 
-    from ..writers import writing
+    from ..io.writers import writing
 
     if not isinstance(appearance.net, RepresentationNet):
         raise ConfigError("export needs the torch model; this stage runs an ONNX file already")

@@ -27,8 +27,6 @@ import torch.nn.functional as F
 from torch import nn
 
 # ImageNet statistics in RGB order, in 0-255 units (the graph's own constants).
-_MEAN_RGB = (123.675, 116.28, 103.53)
-_STD_RGB = (58.395, 57.12, 57.375)
 
 
 @dataclass(frozen=True)
@@ -60,20 +58,6 @@ OSNET_SPECS: dict[str, OSNetSpec] = {
         stem=16, channels=(64, 96, 128), gate_groups=(16, 8, 16), leaky_slope=0.996234179
     ),
 }
-
-
-def bgr255_to_normalised_rgb(images: torch.Tensor) -> torch.Tensor:
-    """The one place the input convention changes: BGR 0-255 -> ImageNet-normalised RGB.
-
-    Args:
-        images: `(B, 3, H, W)` float32 BGR in [0, 255].
-
-    Returns:
-        `(B, 3, H, W)` float32 RGB, ``(x - mean) / std`` with ImageNet statistics.
-    """
-    mean = images.new_tensor(_MEAN_RGB).view(1, 3, 1, 1)
-    std = images.new_tensor(_STD_RGB).view(1, 3, 1, 1)
-    return (images.flip(1) - mean) / std
 
 
 class LiteConv(nn.Module):
@@ -160,8 +144,8 @@ class OSNet(nn.Module):
         spec: the variant's architecture (:data:`OSNET_SPECS`).
 
     Input convention: :meth:`stem`, :meth:`features` and :meth:`forward` take
-    ImageNet-normalised RGB (:func:`bgr255_to_normalised_rgb` converts the OMZ
-    convention, BGR 0-255, in one place).
+    ImageNet-normalised RGB (:func:`kpr_track.reid.crops.normalise_rgb255` of the RGB
+    pixels; the OMZ graphs take BGR 0-255 and normalise inside).
     """
 
     def __init__(self, spec: OSNetSpec) -> None:

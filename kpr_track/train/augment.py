@@ -27,7 +27,7 @@ import torch
 
 from ..errors import InputError
 from ..prompts import empty_prompts, render_prompts
-from ..reid.crops import IMAGENET_MEAN, IMAGENET_STD
+from ..reid.crops import normalise_rgb255
 from .crop_cache import CropRecord
 from .parsing import parsing_labels
 
@@ -140,10 +140,7 @@ def make_batch(
         else:
             negative = negatives[i] if options.negatives else np.zeros((0, 17, 3), np.float32)
             prompts.append(sample_prompts(keypoints[i], negative, size, num_parts))
-    tensor = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    tensor = (tensor - mean) / std
+    tensor = normalise_rgb255(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float())
     for image in tensor:
         if rng.random() < options.erasing:
             _erase(image, rng)

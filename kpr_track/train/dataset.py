@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..jsonfields import check_type, get, integer, load_json, numbers
+from ..io.jsonfields import check_type, get, integer, load_json, numbers
 from .occlusion import negative_keypoints
 
 _LOG = logging.getLogger(__name__)

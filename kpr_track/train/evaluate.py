@@ -28,7 +28,7 @@ import torch
 
 from ..errors import ConfigError
 from ..prompts import empty_prompts
-from ..reid.crops import IMAGENET_MEAN, IMAGENET_STD
+from ..reid.crops import normalise_rgb255
 from ..reid.distance import part_distance
 from ..reid.model import KPRModel
 from .augment import read_crop, sample_prompts
@@ -149,9 +149,7 @@ def prepare_inputs(
     """
     images = np.stack([read_crop(r) for r in records])
     size = images.shape[1:3]
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    tensor = (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0 - mean) / std
+    tensor = normalise_rgb255(torch.from_numpy(images).permute(0, 3, 1, 2).float())
     if not prompts:
         return tensor, empty_prompts(len(records), size, num_parts)
     none = np.zeros((0, 17, 3), np.float32)

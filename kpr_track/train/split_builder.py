@@ -37,8 +37,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..evaluation.mot import read_mot_table, read_seqinfo
+from ..io.video import sequence_frames
 from ..keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON
-from ..video import sequence_frames
 from .occlusion import negative_keypoints, occlusion_score
 
 _LOG = logging.getLogger(__name__)

@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
-BENCHMARKS_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCHMARKS_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
 _MODULES = {"quality": "track_quality", "speed": "speed"}
 
 

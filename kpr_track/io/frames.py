@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 from .video import DecodeReport, VideoInfo, VideoReader
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -180,7 +180,7 @@ def _numbered_images(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
 
 def _mot_sequence_files(seq_dir: Path) -> tuple[list[Path], float]:
     """Images of a MOTChallenge sequence folder and its frame rate (``seqinfo.ini``)."""
-    from .evaluation.mot import read_seqinfo
+    from ..evaluation.mot import read_seqinfo
 
     info = read_seqinfo(seq_dir)
     image_dir = seq_dir / info.get("imDir", "img1")
@@ -200,7 +200,7 @@ def _mot_sequence_files(seq_dir: Path) -> tuple[list[Path], float]:
 
 def _posetrack_frames(folder: Path, json_path: Path) -> tuple[list[Path], list[dict]]:
     """The folder's images in the JSON's order and the JSON's image records."""
-    from .evaluation.posetrack import read_posetrack_images
+    from ..evaluation.posetrack import read_posetrack_images
 
     images = read_posetrack_images(json_path)
     files, records = [], []

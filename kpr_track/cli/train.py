@@ -32,8 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train, then print where the head and the logs are."""
-    from .train.config import load_train_config
-    from .train.trainer import HEAD_FILE, Trainer
+    from ..train.config import load_train_config
+    from ..train.trainer import HEAD_FILE, Trainer
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     overrides: dict[str, dict] = {"data": {}, "train": {}}

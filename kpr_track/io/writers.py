@@ -20,9 +20,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .detections import Detections
-from .errors import OutputError
-from .keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON
+from ..detections import Detections
+from ..errors import OutputError
+from ..keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``build-reid-split`` sub-command."""
-    from .train.split_builder import SplitOptions
+    from ..train.split_builder import SplitOptions
 
     defaults = SplitOptions()
     parser = subparsers.add_parser(
@@ -48,8 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the split and print its counts."""
-    from .detectors.base import build_detector
-    from .train.split_builder import SplitOptions, build_mot_reid_split
+    from ..detectors.base import build_detector
+    from ..train.split_builder import SplitOptions, build_mot_reid_split
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     options = SplitOptions(

@@ -1,6 +1,6 @@
 """Command-line entry point: ``kpr-track [track] VIDEO``, ``kpr-track eval`` ...
 
-Each sub-command lives in its own ``cli_*.py`` module exposing
+Each sub-command lives in its own module of this package exposing
 ``register(subparsers)``, which adds a parser whose ``func(args) -> int`` runs it.
 Usage errors (bad paths, unknown presets, malformed files) are :class:`KprTrackError`
 and end the process with one line on stderr and exit status 2, never a traceback.
@@ -14,9 +14,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import __version__
-from .errors import KprTrackError
-from .signals import exit_status, signal_of, stop_signals_raise
+from .. import __version__
+from ..errors import KprTrackError
+from ..signals import exit_status, signal_of, stop_signals_raise
 
 # Sub-command modules, imported lazily so `kpr-track --help` stays fast.
 _COMMANDS = (
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kpr-track {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMANDS:
-        importlib.import_module(f".cli_{name.replace('-', '_')}", __package__).register(subparsers)
+        importlib.import_module(f".{name.replace('-', '_')}", __package__).register(subparsers)
     return parser
 
 

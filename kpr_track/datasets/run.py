@@ -1,6 +1,6 @@
 """Track the sequences of a dataset: one function per sequence, run here or on Ray.
 
-:func:`track_sequence` tracks one :class:`~kpr_track.datasets.SequenceSpec` and returns
+:func:`track_sequence` tracks one :class:`~kpr_track.datasets.sequences.SequenceSpec` and returns
 its result file's text and summary; :func:`run_jobs` runs it over many sequences, in
 this process, in local worker processes or as tasks of a Ray cluster (the same function
 each time). Result files are written atomically (:func:`write_result`), summary first
@@ -17,31 +17,14 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from .datasets import SequenceSpec
-from .errors import ConfigError
+from ..errors import ConfigError
+from ..pipeline import TrackOptions
+from .sequences import SequenceSpec
 
 Executor = Literal["local", "ray"]
 SUMMARY_DIR = "summaries"
 # Per-sequence detection files of a MOTChallenge sequence folder, by --det kind.
 SEQUENCE_FILES = {"mot": Path("det") / "det.txt", "gt": Path("gt") / "gt.txt"}
-
-
-@dataclass(frozen=True)
-class TrackOptions:
-    """The ``kpr-track track`` settings every sequence runs with (same names and meaning).
-
-    ``det`` may be ``mot`` or ``gt`` without a path: each MOTChallenge sequence's own
-    ``det/det.txt`` or ``gt/gt.txt`` (see :func:`sequence_detector`).
-    """
-
-    det: str = "yolo-pose"
-    tracker: str = "kpr"
-    reid: str = "pose-guided"
-    reid_backend: str = "torch"
-    imgsz: int = 960
-    conf: float = 0.05
-    device: str = "cpu"
-    max_frames: int | None = None
 
 
 @dataclass(frozen=True)
@@ -105,9 +88,9 @@ def track_sequence(job: SequenceJob) -> SequenceResult:
     """
     import torch
 
-    from .cli_track import build_pipeline
-    from .frames import open_frames
-    from .run import RunSettings, track_video
+    from ..io.frames import open_frames
+    from ..pipeline import build_pipeline
+    from ..run import RunSettings, track_video
 
     torch.set_num_threads(job.threads)
     spec = job.spec

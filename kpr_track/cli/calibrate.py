@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("root", type=Path, help="split root (build-reid-split output)")
     parser.add_argument("--out", type=Path, required=True, help="calibrations JSON to write")
-    from .reid_catalog import REID_MODELS
+    from ..reid.registry import REID_MODELS
 
     names = sorted(name for name, e in REID_MODELS.items() if not e.calibration_in_weights)
     parser.add_argument("--reid", nargs="+", default=names, choices=names)
@@ -40,11 +40,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fit and write every requested calibration (existing entries of --out are kept)."""
-    from .reid_catalog import REID_MODELS
-    from .train.calibrate import calibrate_variant
-    from .train.crop_cache import cache_crops
-    from .train.dataset import load_reid_split
-    from .train.evaluate import Variant
+    from ..reid.registry import REID_MODELS
+    from ..train.calibrate import calibrate_variant
+    from ..train.crop_cache import cache_crops
+    from ..train.dataset import load_reid_split
+    from ..train.evaluate import Variant
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cache = args.cache_dir or args.root / "crops"

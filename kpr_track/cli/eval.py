@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from ..errors import InputError
 
 TABLE_COLUMNS = ("HOTA", "DetA", "AssA", "LocA", "MOTA", "IDF1", "IDP", "IDR", "IDSW", "Frag")
 
@@ -64,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table and optionally write JSON."""
-    from .evaluation.evaluate import evaluate
+    from ..evaluation.evaluate import evaluate
 
     results = evaluate(args.gt, args.pred, filters=args.filters, ignore_rule=args.ignore_rule)
     print(format_table(results))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``export`` sub-command."""
-    from .reid_catalog import DEFAULT_REID, REID_MODELS
+    from ..reid.registry import DEFAULT_REID, REID_MODELS
 
     parser = subparsers.add_parser(
         "export",
@@ -41,10 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the torch model, export it and print what was written."""
-    from .errors import ConfigError
-    from .reid import build_reid
-    from .reid.export import export_onnx
-    from .weights import apply_offline_env
+    from ..errors import ConfigError
+    from ..reid import build_reid
+    from ..reid.export import export_onnx
+    from ..weights import apply_offline_env
 
     if args.out.suffix != ".onnx":
         raise ConfigError(f"--out {args.out}: expected a .onnx file name")

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .errors import InputError
-from .video import VIDEO_SUFFIXES
+from ..errors import InputError
+from ..io.video import VIDEO_SUFFIXES
 
 Format = Literal["mot", "posetrack21", "videos"]
 FORMATS: tuple[Format, ...] = ("mot", "posetrack21", "videos")
@@ -104,7 +104,7 @@ def _mot_sequences(root: Path) -> list[SequenceSpec]:
 
 
 def _posetrack_sequences(root: Path, split: str) -> list[SequenceSpec]:
-    from .evaluation.posetrack import read_posetrack_images
+    from ..evaluation.posetrack import read_posetrack_images
 
     folders = [root / name / split for name in POSETRACK_ANNOTATION_DIRS]
     found = [folder for folder in folders if folder.is_dir()]

@@ -19,14 +19,14 @@ import json
 import logging
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 DEFAULT_WEIGHTS = "kpr-osnet-0287-mot17-02"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``eval-reid`` sub-command."""
-    from .train.evaluate import PROTOCOLS
+    from ..train.evaluate import PROTOCOLS
 
     parser = subparsers.add_parser(
         "eval-reid",
@@ -76,11 +76,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate every ablation row and print the table."""
-    from .reid.model import load_kpr_weights
-    from .train.crop_cache import cache_crops
-    from .train.dataset import load_reid_split
-    from .train.evaluate import ablation_variants, evaluate_variant, format_table, valid_pairs
-    from .weights import resolve_weights
+    from ..reid.model import load_kpr_weights
+    from ..train.crop_cache import cache_crops
+    from ..train.dataset import load_reid_split
+    from ..train.evaluate import ablation_variants, evaluate_variant, format_table, valid_pairs
+    from ..weights import resolve_weights
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     model = None
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.out}")
     if args.visrank > 0:
-        from .train.visrank import write_visrank
+        from ..train.visrank import write_visrank
 
         variant = ablation_variants(model)[0]
         valid = valid_pairs(query, gallery, args.min_frame_gap, args.protocol)

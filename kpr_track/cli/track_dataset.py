@@ -18,16 +18,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .dataset_run import TrackOptions
-    from .datasets import SequenceSpec
+    from ..datasets.run import TrackOptions
+    from ..datasets.sequences import SequenceSpec
 
 EVAL_FILE = "eval.json"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``track-dataset`` sub-command."""
-    from .cli_track import add_tracking_options
-    from .datasets import FORMATS
+    from ..datasets.sequences import FORMATS
+    from .track import add_tracking_options
 
     parser = subparsers.add_parser(
         "track-dataset",
@@ -97,9 +97,8 @@ def run(args: argparse.Namespace) -> int:
     """Track the sequences still missing from ``--out``, then report and evaluate."""
     from tqdm import tqdm
 
-    from .cli_track import check_tracking_options
-    from .dataset_report import dataset_summary, write_dataset_report
-    from .dataset_run import (
+    from ..datasets.report import dataset_summary, write_dataset_report
+    from ..datasets.run import (
         SequenceJob,
         TrackOptions,
         default_threads,
@@ -109,9 +108,10 @@ def run(args: argparse.Namespace) -> int:
         sequence_detector,
         write_result,
     )
-    from .datasets import find_sequences
-    from .errors import ConfigError, InputError
-    from .weights import apply_offline_env
+    from ..datasets.sequences import find_sequences
+    from ..errors import ConfigError, InputError
+    from ..weights import apply_offline_env
+    from .track import check_tracking_options
 
     check_tracking_options(args)
     if args.workers < 1:
@@ -174,7 +174,7 @@ def _note_other_settings(
     (they are kept, not tracked again)."""
     from dataclasses import asdict, replace
 
-    from .dataset_run import SUMMARY_DIR, sequence_detector
+    from ..datasets.run import SUMMARY_DIR, sequence_detector
 
     stale = [
         summary["sequence"]
@@ -192,8 +192,8 @@ def _evaluate(specs: list[SequenceSpec], out: Path, filters: bool) -> None:
     """``kpr-track eval`` over the split: per-sequence rows and the combined row."""
     import json
 
-    from .cli_eval import format_table
-    from .evaluation import evaluate
+    from ..evaluation import evaluate
+    from .eval import format_table
 
     results = evaluate([s.gt for s in specs], [out / s.result_name for s in specs], filters=filters)
     print(format_table(results))

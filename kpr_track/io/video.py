@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,7 @@ def sequence_frames(
     Raises:
         InputError: no image folder and not exactly one video, or an unreadable image.
     """
-    from .evaluation.mot import read_seqinfo
+    from ..evaluation.mot import read_seqinfo
 
     seq_dir = Path(seq_dir)
     info = read_seqinfo(seq_dir)

@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_tracking_options(parser: argparse.ArgumentParser) -> None:
     """The detector, ReID and tracker options shared by ``track`` and ``track-dataset``."""
-    from .reid_catalog import DEFAULT_REID, REID_BACKENDS, reid_help
+    from ..reid.registry import DEFAULT_REID, REID_BACKENDS, reid_help
 
     parser.add_argument(
         "--tracker",
@@ -46,8 +46,8 @@ def add_tracking_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reid",
         default=DEFAULT_REID,
-        help=f"appearance model (default: {DEFAULT_REID}). {reid_help()}; with "
-        "--reid-backend onnx: a FILE.onnx written by kpr-track export --format onnx",
+        help=f"appearance model:\n{reid_help()}\nor, with --reid-backend onnx, a FILE.onnx "
+        "written by kpr-track export --format onnx",
     )
     parser.add_argument(
         "--reid-backend",
@@ -84,7 +84,7 @@ def check_tracking_options(args: argparse.Namespace) -> None:
     Raises:
         ConfigError: naming the option and the expected range.
     """
-    from .errors import ConfigError
+    from ..errors import ConfigError
 
     if args.max_frames is not None and args.max_frames < 1:
         raise ConfigError(f"--max-frames must be >= 1, got {args.max_frames}")
@@ -96,9 +96,10 @@ def check_tracking_options(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the stages from ``args``, track the video and print the summary."""
-    from .frames import open_frames
-    from .run import RunSettings, format_summary, output_dir, track_video
-    from .weights import apply_offline_env
+    from ..io.frames import open_frames
+    from ..pipeline import build_pipeline
+    from ..run import RunSettings, format_summary, output_dir, track_video
+    from ..weights import apply_offline_env
 
     check_tracking_options(args)
     apply_offline_env()
@@ -118,30 +119,3 @@ def run(args: argparse.Namespace) -> int:
     print(format_summary(summary))
     return 0
 
-
-def build_pipeline(args: argparse.Namespace, frame_rate: float):
-    """The detector, appearance and tracker stages named by ``args`` (``det``, ``tracker``,
-    ``reid``, ``reid_backend``, ``imgsz``, ``conf``, ``device``: the ``track`` options or
-    any object with those attributes, e.g. :class:`~kpr_track.dataset_run.TrackOptions`).
-    The tracker gets the sequence's frame rate (frames per second) and the appearance
-    model's ``calibration``."""
-    from .detectors.base import build_detector
-    from .pipeline import TrackingPipeline
-    from .reid import build_reid
-    from .trackers import load_tracker
-
-    appearance = build_reid(args.reid, device=args.device, backend=args.reid_backend)
-    tracker = load_tracker(
-        args.tracker,
-        frame_rate=frame_rate,
-        calibration=None if appearance is None else appearance.calibration,
-    )
-    kind = args.det.partition(":")[0]
-    if kind == "yolo-pose":
-        options = {"imgsz": args.imgsz, "conf": args.conf, "device": args.device}
-    else:
-        options = {}
-    if kind in ("mot", "gt", "yolox") and appearance is not None:
-        options["pose"] = "yolo-pose"
-    detector = build_detector(args.det, **options)
-    return TrackingPipeline(detector, appearance, tracker)

@@ -1,0 +1,193 @@
+"""The registry of ``--reid`` models: one :class:`ReIDEntry` per name, and the one
+function that builds any of them (:func:`build_reid`).
+
+An entry carries everything a model needs: its description, its trunk (whose input
+convention, ImageNet-normalised RGB crops of 256 x 128 pixels, is the trunk registry's,
+:mod:`kpr_track.reid.trunk`), its representation, its trained weights (a name of the
+weights resolver, :mod:`kpr_track.weights`) and where its distance calibration comes from
+(the weights file, or ``kpr_track/assets/calibrations.json`` under the entry's name).
+Adding a model is one entry here plus its files. The module imports no torch, so
+``kpr-track --help`` lists the models quickly; models are built on demand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from .appearance import KPRAppearance
+    from .calibration import DistanceCalibration
+    from .model import KPRModel
+
+DEFAULT_REID = "kpr-global"
+# --reid-backend choices: PyTorch, or onnxruntime on a `kpr-track export --format onnx` file.
+REID_BACKENDS = ("torch", "onnx")
+
+
+@dataclass(frozen=True)
+class ReIDEntry:
+    """One ``--reid`` model.
+
+    Attributes:
+        description: what the model is, one short line for ``--help``.
+        trunk: a name of :data:`kpr_track.reid.trunk.TRUNKS`.
+        representation: ``"parts"`` (holistic + parts) or ``"global"`` (trunk head).
+        weights: resolver name of trained KPR weights (learned attention); ``None``:
+            training-free pose-guided attention.
+    """
+
+    description: str
+    trunk: str
+    representation: str = "parts"
+    weights: str | None = None
+
+    @property
+    def calibration_in_weights(self) -> bool:
+        """True when the weights file carries this entry's calibration (trained weights used
+        with the part representation they were calibrated for); else it ships in
+        ``kpr_track/assets/calibrations.json`` under the entry's name."""
+        return self.weights is not None and self.representation == "parts"
+
+    @property
+    def reads_keypoints(self) -> bool:
+        """True when the model's input includes keypoint prompts (trained weights, or
+        pose-guided parts)."""
+        return self.weights is not None or self.representation == "parts"
+
+    def model(self) -> KPRModel:
+        """The :class:`~kpr_track.reid.model.KPRModel` in eval mode (weights resolved
+        offline-first).
+
+        Raises:
+            WeightsError: when the weights cannot be found or loaded.
+        """
+        from ..weights import resolve_weights
+        from .model import KPRModel, load_kpr_weights
+
+        if self.weights is None:
+            return KPRModel(attention="pose", trunk=self.trunk).eval()
+        return load_kpr_weights(resolve_weights(self.weights))
+
+
+REID_MODELS: dict[str, ReIDEntry] = {
+    "kpr": ReIDEntry(
+        "KPR trained by kpr-track: learned parts + holistic, keypoint prompts",
+        "osnet-retail-0287",
+        weights="kpr-osnet-0287-mot17-02",
+    ),
+    "kpr-global": ReIDEntry(
+        "the holistic embedding of the trained KPR (prompts at its stem), no parts",
+        "osnet-retail-0287",
+        "global",
+        weights="kpr-osnet-0287-mot17-02",
+    ),
+    "pose-guided": ReIDEntry(
+        "training-free parts on retail-0287, attention from the keypoints",
+        "osnet-retail-0287",
+    ),
+    "retail-0287": ReIDEntry(
+        "Open Model Zoo person-reidentification-retail-0287 embedding, untouched",
+        "osnet-retail-0287",
+        "global",
+    ),
+    "retail-0288": ReIDEntry(
+        "Open Model Zoo person-reidentification-retail-0288 embedding (smaller)",
+        "osnet-retail-0288",
+        "global",
+    ),
+    "pose-guided-imagenet": ReIDEntry(
+        "training-free parts on an ImageNet MobileNetV2", "mobilenetv2-imagenet"
+    ),
+    "global-imagenet": ReIDEntry(
+        "average-pooled ImageNet MobileNetV2 features",
+        "mobilenetv2-imagenet",
+        "global",
+    ),
+}
+
+
+def reid_entry(name: str) -> ReIDEntry:
+    """The registered entry ``name``.
+
+    Raises:
+        ConfigError: on an unknown name, listing the registered ones.
+    """
+    if name not in REID_MODELS:
+        raise ConfigError(
+            f"unknown --reid {name!r}; expected one of {sorted([*REID_MODELS, 'none'])}"
+        )
+    return REID_MODELS[name]
+
+
+def reid_help() -> str:
+    """One line per ``--reid`` choice (``name: description``), the default marked once."""
+    lines = [
+        f"{name}: {entry.description}{' (default)' if name == DEFAULT_REID else ''}"
+        for name, entry in REID_MODELS.items()
+    ]
+    return "\n".join([*lines, "none: no appearance (motion only)"])
+
+
+def build_reid(name: str, device: str = "cpu", backend: str = "torch") -> KPRAppearance | None:
+    """Build the appearance stage named ``name`` (or ``None`` for ``"none"``).
+
+    Args:
+        name: a key of :data:`REID_MODELS`, ``"none"``, or with ``backend="onnx"`` a
+            ``.onnx`` file written by ``kpr-track export --format onnx``.
+        device: torch device (the ONNX backend runs on the CPU).
+        backend: ``"torch"`` or ``"onnx"`` (onnxruntime).
+
+    Raises:
+        ConfigError: on an unknown name or backend, listing the valid ones; on a name
+            that does not fit the backend.
+        WeightsError: if the weights (or the ONNX file) cannot be found or loaded.
+    """
+    if backend not in REID_BACKENDS:
+        raise ConfigError(f"unknown --reid-backend {backend!r}; expected one of {REID_BACKENDS}")
+    if name == "none":
+        return None
+    if backend == "onnx":
+        from .export import load_onnx_appearance
+
+        if not name.endswith(".onnx") or device != "cpu":
+            raise ConfigError(
+                f"--reid-backend onnx runs a .onnx file on the CPU (--reid FILE.onnx, --device "
+                f"cpu; write one with kpr-track export --format onnx), got --reid {name!r} "
+                f"--device {device!r}"
+            )
+        return load_onnx_appearance(name)
+    if name.endswith(".onnx"):
+        raise ConfigError(f"--reid {name}: an ONNX file runs with --reid-backend onnx")
+    from .appearance import KPRAppearance
+
+    entry = reid_entry(name)
+    model = entry.model()
+    return KPRAppearance(
+        model,
+        representation=entry.representation,
+        device=device,
+        calibration=reid_calibration(name, model),
+    )
+
+
+def reid_calibration(name: str, model: KPRModel | None = None) -> DistanceCalibration:
+    """The distance calibration of the ``--reid`` model ``name``: from its weights file
+    when it carries the calibration of this representation, else the shipped one.
+
+    Args:
+        name: a key of :data:`REID_MODELS`.
+        model: the entry's model when already built (else it is loaded if needed).
+
+    Raises:
+        ConfigError: on an unknown name, or when no calibration ships for ``name``.
+        WeightsError: when the weights cannot be found.
+    """
+    from .calibration import shipped_calibration
+
+    entry = reid_entry(name)
+    if entry.calibration_in_weights:
+        return (model or entry.model()).calibration
+    return shipped_calibration(name)
