@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 SIDECAR_SUFFIX = ".sha256"
+NO_RECORD = "no size/sha256 record"
 _CHUNK = 1 << 20
 
 
@@ -82,7 +83,7 @@ def damage(path: str | Path) -> str | None:
     """What is wrong with a sealed file, or None when it matches its record.
 
     Returns:
-        None, or a short reason: ``"no size/sha256 record"`` (the sidecar is missing or
+        None, or a short reason: :data:`NO_RECORD` (the sidecar is missing or
         unreadable, e.g. a file from an older version), ``"truncated: N of M bytes"`` /
         ``"N bytes, expected M"``, or ``"sha256 X, expected Y"`` (first 12 hex digits).
 
@@ -95,10 +96,11 @@ def damage(path: str | Path) -> str | None:
         digest, _name, recorded = sidecar(path).read_text().split()
         expected = int(recorded)
     except (OSError, ValueError):
-        return "no size/sha256 record"
-    if size != expected:
-        kind = "truncated: " if size < expected else ""
-        return f"{kind}{size} of {expected} bytes" if kind else f"{size} bytes, expected {expected}"
+        return NO_RECORD
+    if size < expected:
+        return f"truncated: {size} of {expected} bytes"
+    if size > expected:
+        return f"{size} bytes, expected {expected}"
     actual = file_digest(path)
     if actual != digest:
         return f"sha256 {actual[:12]}..., expected {digest[:12]}..."
