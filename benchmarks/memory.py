@@ -48,6 +48,13 @@ def peak_rss_mib(pid: int) -> float:
     return int(fields.get("VmHWM", "0 kB").split()[0]) / 1024
 
 
+def frames_of(video: Path) -> int:
+    """Frames of ``video``, counted by decoding it."""
+    from kpr_track.io.video import VideoReader
+
+    return sum(1 for _ in VideoReader(video))
+
+
 def replayed(video: Path, count: int, folder: Path) -> Path:
     """``video`` played ``count`` times through, written as an MJPG AVI in ``folder``."""
     import cv2
@@ -63,6 +70,22 @@ def replayed(video: Path, count: int, folder: Path) -> Path:
         for frame in VideoReader(video):
             writer.write(frame)
     writer.release()
+    return path
+
+
+def replayed_detections(det_file: Path, count: int, frames: int, folder: Path) -> Path:
+    """MOTChallenge ``det.txt`` rows of a video of ``frames`` frames played ``count``
+    times through: pass ``k`` (from 0) repeats every row with its frame + ``k * frames``."""
+    import numpy as np
+
+    rows = np.loadtxt(det_file, delimiter=",", ndmin=2)
+    passes = []
+    for k in range(count):
+        shifted = rows.copy()
+        shifted[:, 0] += k * frames
+        passes.append(shifted)
+    path = folder / f"{det_file.stem}_x{count}.txt"
+    np.savetxt(path, np.concatenate(passes), delimiter=",", fmt="%.6g")
     return path
 
 
@@ -101,6 +124,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--track-options", default="", help="extra options of kpr-track track, one string"
     )
+    parser.add_argument(
+        "--public-detections",
+        action="store_true",
+        help="track with the sequence's det/det.txt beside the video (--det mot:FILE, "
+        "replayed with the video) instead of running a detector",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
     check_shared()
     if not args.video.is_file():
         raise InputError(f"{args.video}: video not found")
+    if args.public_detections and not (args.video.parent / "det" / "det.txt").is_file():
+        raise InputError(f"{args.video.parent / 'det' / 'det.txt'}: no public detections")
     report: dict = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(sys.argv),
@@ -119,7 +150,13 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(dir=args.out, prefix=".memory-") as tmp:
         for count in args.passes:
             source = args.video if count == 1 else replayed(args.video, count, Path(tmp))
-            measured = tracked_peak(source, Path(tmp) / f"run{count}", options)
+            extra = []
+            if args.public_detections:
+                det = args.video.parent / "det" / "det.txt"
+                if count > 1:
+                    det = replayed_detections(det, count, frames_of(args.video), Path(tmp))
+                extra = ["--det", f"mot:{det}"]
+            measured = tracked_peak(source, Path(tmp) / f"run{count}", [*options, *extra])
             report["runs"][f"passes_{count}"] = measured
             print(f"{count} pass(es): {measured}", flush=True)
     first, last = (report["runs"][f"passes_{n}"] for n in (args.passes[0], args.passes[-1]))
