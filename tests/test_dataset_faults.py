@@ -50,23 +50,27 @@ def undisturbed(tmp_path_factory):
     return out
 
 
-def test_killed_local_worker_fails_its_sequence_only(tmp_path, undisturbed, capsys):
-    root = shared_path(*MOT17_MINI)
+def _paused_run(tmp_path: Path) -> tuple[subprocess.Popen, Path, Path, int]:
+    """``kpr-track track-dataset --workers 2`` over MOT17-mini in a child process, its
+    worker of KILLED paused mid-sequence: the command, --out, TMPDIR and that worker's pid."""
     out, pauses, scratch = tmp_path / "out", tmp_path / "pauses", tmp_path / "tmp"
     pauses.mkdir()
     scratch.mkdir()
     env = {**os.environ, PAUSE_ENV: f"{KILLED}:{pauses}", "TMPDIR": str(scratch)}
     env["KPR_TRACK_OFFLINE"] = "1"
+    root = shared_path(*MOT17_MINI)
     command = [sys.executable, "-m", "kpr_track", *_track_dataset(root, out, "--workers", "2")]
     run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    pid_file = pauses / f"{KILLED}.pid"
-    pid = _paused_pid(pid_file, lambda: run.poll() is None)
-    status = dict(
-        line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-    )
-    assert int(status["PPid"]) == run.pid  # a worker of the command, not the command
-    os.kill(pid, signal.SIGKILL)
-    pid_file.unlink()
+    pid = _paused_pid(pauses / f"{KILLED}.pid", lambda: run.poll() is None)
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    assert f"PPid:\t{run.pid}" in status  # a worker of the command, not the command
+    return run, out, scratch, pid
+
+
+def test_killed_local_worker_fails_its_sequence_only(tmp_path, undisturbed, capsys):
+    root = shared_path(*MOT17_MINI)
+    run, out, scratch, pid = _paused_run(tmp_path)
+    os.kill(pid, signal.SIGKILL)  # it stays paused no more: its pid file is left
     stdout, stderr = (stream.decode() for stream in run.communicate(timeout=300))
 
     assert run.returncode == 1, stderr
@@ -88,6 +92,20 @@ def test_killed_local_worker_fails_its_sequence_only(tmp_path, undisturbed, caps
     assert rerun["sequences"] == reference["sequences"]
     assert rerun["combined"] == reference["combined"]
     assert json.loads((out / "dataset_summary.json").read_text())["total"]["sequences"] == 7
+
+
+def test_stopped_command_stops_its_workers(tmp_path):
+    """SIGTERM to the command (as `timeout` or a scheduler sends it) with a worker busy."""
+    run, out, scratch, pid = _paused_run(tmp_path)
+    run.send_signal(signal.SIGTERM)
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 128 + signal.SIGTERM
+    assert (
+        stderr.decode().strip().splitlines()[-1] == "kpr-track track-dataset: interrupted (SIGTERM)"
+    )
+    assert not Path(f"/proc/{pid}").exists()  # the worker was stopped, not left behind
+    assert not (out / f"{KILLED}.txt").exists()
+    assert [p.name for p in scratch.iterdir() if p.name.startswith("kpr-track-")] == []
 
 
 def _kill_attempts(pid_file: Path, pids: list[int], kills: int, release: bool) -> None:

@@ -23,6 +23,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 
 from ..errors import KprTrackError
+from ..signals import stop_signals_held
 from .run import SequenceFailure, SequenceJob, SequenceResult, track_sequence_in_worker
 
 # Seconds a worker gets to close its files after SIGTERM before it is killed.
@@ -53,21 +54,29 @@ def run_in_processes(
     try:
         while queue or running:
             while queue and len(running) < workers:
-                job = queue.popleft()
-                receive, send = context.Pipe(duplex=False)
-                scratch = tempfile.mkdtemp(prefix=f"kpr-track-{job.spec.name}-")
-                process = context.Process(
-                    target=_work, args=(job, send, scratch), name=f"kpr-track {job.spec.name}"
-                )
-                process.start()
-                send.close()  # the child holds the only write end: EOF when it dies
-                running[receive] = _Worker(job, process, scratch)
+                with stop_signals_held():  # a stop signal waits until the worker is known
+                    receive, worker = _start(context, queue.popleft())
+                    running[receive] = worker
             for connection in wait(list(running)):
-                yield _collect(running.pop(connection), connection)
+                with stop_signals_held():
+                    outcome = _collect(running.pop(connection), connection)
+                yield outcome
     finally:
         for connection, worker in running.items():
             _stop(worker)
             connection.close()
+
+
+def _start(context, job: SequenceJob) -> tuple[Connection, _Worker]:
+    """Start the process of one job; its end of the pipe and its record."""
+    receive, send = context.Pipe(duplex=False)
+    scratch = tempfile.mkdtemp(prefix=f"kpr-track-{job.spec.name}-")
+    process = context.Process(
+        target=_work, args=(job, send, scratch), name=f"kpr-track {job.spec.name}"
+    )
+    process.start()
+    send.close()  # the child holds the only write end: EOF when it dies
+    return receive, _Worker(job, process, scratch)
 
 
 def _collect(worker: _Worker, connection: Connection) -> SequenceResult | SequenceFailure:
