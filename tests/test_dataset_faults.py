@@ -163,3 +163,22 @@ def test_ray_task_killed_is_retried_then_reported(tmp_path, undisturbed, capsys,
     assert f"{KILLED}: failed: Ray task failed after 0 retries (WorkerCrashedError" in err, err
     assert "1 of 2 sequences failed (MOT17-05-FRCNN)" in err
     assert _results(exhausted) == {"MOT17-09-FRCNN.txt": expected["MOT17-09-FRCNN.txt"]}
+
+
+def test_sequence_with_bad_input_fails_alone(tmp_path, undisturbed, capsys):
+    """In this process (--workers 1): a sequence whose det.txt is malformed is reported
+    with its one-line error; the next sequence is tracked and written."""
+    source = shared_path(*MOT17_MINI)
+    root = tmp_path / "split"
+    broken = root / "MOT17-02-FRCNN"
+    (broken / "det").mkdir(parents=True)
+    for name in ("seqinfo.ini", "img1"):
+        (broken / name).symlink_to(source / "MOT17-02-FRCNN" / name)
+    (broken / "det" / "det.txt").write_text("1,-1,not,a,box\n")
+    (root / "MOT17-09-FRCNN").symlink_to(source / "MOT17-09-FRCNN")
+    out = tmp_path / "out"
+    assert main(_track_dataset(root, out)) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("MOT17-02-FRCNN: failed: ") and "det.txt" in err[0]
+    assert err[-1].startswith("kpr-track track-dataset: 1 of 2 sequences failed (MOT17-02-FRCNN)")
+    assert _results(out) == {"MOT17-09-FRCNN.txt": _results(undisturbed)["MOT17-09-FRCNN.txt"]}
