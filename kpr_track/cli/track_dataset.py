@@ -40,7 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "sequences already in DIR are skipped. Ends with dataset_summary.json/.png and, "
         "with ground truth, the evaluation over the split (eval.json).",
         epilog="With --format mot, --det mot / --det gt (no path) use each sequence's "
-        "det/det.txt / gt/gt.txt.",
+        "det/det.txt / gt/gt.txt. A sequence that fails (bad input, its worker process "
+        "killed, its Ray task out of retries) is reported on stderr and the others go on; "
+        "the exit status is then 1, and running the command again tracks only the failed "
+        "sequences.",
     )
     parser.add_argument("root", type=Path, help="dataset folder (see --format)")
     parser.add_argument(
