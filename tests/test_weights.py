@@ -77,15 +77,42 @@ def test_cache_is_tried_before_package(isolated):
     assert resolve_weights("osnet-retail-0287", offline=True) == isolated / entry.filename
 
 
-def test_wrong_sha256_in_cache_is_an_error(monkeypatch, isolated):
+def test_damaged_cache_file_is_set_aside_never_loaded(monkeypatch, isolated, caplog):
     add_entry(monkeypatch)
     isolated.mkdir()
     (isolated / "fake.bin").write_bytes(b"tampered")
-    with pytest.raises(WeightsError) as error:
+    with pytest.raises(WeightsError) as error:  # no other source: not found, and why
         resolve_weights("fake")
     message = str(error.value)
     assert "'fake'" in message and str(isolated / "fake.bin") in message
     assert CONTENT_SHA in message and hashlib.sha256(b"tampered").hexdigest() in message
+    assert (isolated / "fake.bin.damaged").read_bytes() == b"tampered"
+    assert not (isolated / "fake.bin").exists()
+    [record] = caplog.records
+    assert record.levelname == "WARNING" and "\n" not in record.getMessage()
+
+
+def test_truncated_cached_weights_fall_back_to_the_package_copy(isolated, caplog):
+    """A real weights file cut short in the cache (as a killed copy leaves it)."""
+    entry = REGISTRY["osnet-retail-0287"]
+    package_copy = resolve_weights("osnet-retail-0287", offline=True)
+    isolated.mkdir()
+    whole = package_copy.read_bytes()
+    (isolated / entry.filename).write_bytes(whole[: len(whole) // 2])
+    assert resolve_weights("osnet-retail-0287", offline=True) == package_copy
+    [record] = caplog.records
+    line = record.getMessage()
+    assert f"{len(whole) // 2} bytes" in line and "moved to" in line and "\n" not in line
+    assert (isolated / f"{entry.filename}.damaged").stat().st_size == len(whole) // 2
+
+
+def test_truncated_cached_weights_are_downloaded_again(monkeypatch, isolated):
+    add_entry(monkeypatch, url="https://example.invalid/fake.bin")
+    isolated.mkdir()
+    (isolated / "fake.bin").write_bytes(CONTENT[:10])
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: io.BytesIO(CONTENT))
+    assert resolve_weights("fake").read_bytes() == CONTENT
+    assert (isolated / "fake.bin.damaged").read_bytes() == CONTENT[:10]
 
 
 @pytest.mark.parametrize("how", ["env", "argument"])

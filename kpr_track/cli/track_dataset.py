@@ -14,6 +14,8 @@ Example::
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +28,7 @@ EVAL_FILE = "eval.json"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``track-dataset`` sub-command."""
+    from ..datasets.executors import DEFAULT_MAX_RETRIES
     from ..datasets.sequences import FORMATS
     from .track import add_tracking_options
 
@@ -37,7 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "sequences already in DIR are skipped. Ends with dataset_summary.json/.png and, "
         "with ground truth, the evaluation over the split (eval.json).",
         epilog="With --format mot, --det mot / --det gt (no path) use each sequence's "
-        "det/det.txt / gt/gt.txt.",
+        "det/det.txt / gt/gt.txt. A sequence that fails (bad input, its worker process "
+        "killed, its Ray task out of retries) is reported on stderr and the others go on; "
+        "the exit status is then 1, and running the command again tracks only the failed "
+        "sequences.",
     )
     parser.add_argument("root", type=Path, help="dataset folder (see --format)")
     parser.add_argument(
@@ -81,6 +87,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="workers write results straight into --out (a folder every Ray node sees); "
         "default: results return to this process, which writes them",
     )
+    parser.add_argument(
+        "--max-retries",
+        type=int,
+        default=DEFAULT_MAX_RETRIES,
+        help="Ray: runs of a sequence's task after the first when its worker process or "
+        f"node dies (default: {DEFAULT_MAX_RETRIES}); local workers are not retried, a rerun "
+        "tracks the sequences that failed",
+    )
     parser.add_argument("--no-eval", action="store_true", help="skip the final evaluation")
     parser.add_argument(
         "--no-filters",
@@ -97,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     """Track the sequences still missing from ``--out``, then report and evaluate."""
     from tqdm import tqdm
 
+    from ..datasets.executors import run_jobs
     from ..datasets.report import dataset_summary, write_dataset_report
     from ..datasets.run import (
         SequenceJob,
@@ -104,9 +119,7 @@ def run(args: argparse.Namespace) -> int:
         default_threads,
         is_done,
         read_summary,
-        run_jobs,
         sequence_detector,
-        write_result,
     )
     from ..datasets.sequences import find_sequences
     from ..errors import ConfigError, InputError
@@ -118,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    if args.max_retries < 0:
+        raise ConfigError(f"--max-retries must be >= 0, got {args.max_retries}")
     apply_offline_env()
     specs = find_sequences(args.root, args.format, args.split)
     for spec in specs:
@@ -149,22 +164,49 @@ def run(args: argparse.Namespace) -> int:
     )
     summaries = [read_summary(out, spec) for spec in done]
     _note_other_settings(done, summaries, options, out)
+    runs = run_jobs(jobs, args.executor, args.workers, args.address, args.max_retries)
     bar = tqdm(total=len(specs), initial=len(done), unit="seq", disable=args.no_progress)
-    try:
-        for result in run_jobs(jobs, args.executor, args.workers, args.address):
-            if result.content is not None:
-                write_result(out, result.spec, result.content, result.summary)
-            summaries.append(result.summary)
-            bar.update()
-            bar.set_postfix(seq=result.spec.name, fps=result.summary["fps"])
-    finally:
-        bar.close()
+    failed = _track(runs, out, summaries, bar)
     json_path, chart_path = write_dataset_report(dataset_summary(summaries), out)
-    print(f"wrote {len(specs)} results to {out}, {json_path.name}, {chart_path.name}")
+    print(f"wrote {len(summaries)} results to {out}, {json_path.name}, {chart_path.name}")
+    if failed:
+        print(
+            f"kpr-track track-dataset: {len(failed)} of {len(specs)} sequences failed "
+            f"({', '.join(failed)}); run the same command again to track only them",
+            file=sys.stderr,
+        )
+        return 1
     with_gt = [spec for spec in specs if spec.gt is not None]
     if with_gt and not args.no_eval:
         _evaluate(with_gt, out, args.filters)
     return 0
+
+
+def _track(runs: Iterator, out: Path, summaries: list[dict], bar) -> list[str]:
+    """Write each finished sequence (results the workers returned), add its summary to
+    ``summaries`` and report each failed one on stderr as it ends; returns the failed
+    sequences' names."""
+    from contextlib import closing
+
+    from ..datasets.run import SequenceFailure, write_result
+    from ..errors import OutputError
+
+    failed = []
+    with closing(runs), bar:
+        for result in runs:
+            if isinstance(result, SequenceFailure):
+                failed.append(result.spec.name)
+                bar.write(f"{result.spec.name}: failed: {result.reason}", file=sys.stderr)
+                continue
+            if result.content is not None:
+                try:
+                    write_result(out, result.spec, result.content, result.summary)
+                except OSError as error:
+                    raise OutputError(f"{out}: cannot write {result.spec.name} ({error})") from None
+            summaries.append(result.summary)
+            bar.update()
+            bar.set_postfix(seq=result.spec.name, fps=result.summary["fps"])
+    return failed
 
 
 def _note_other_settings(

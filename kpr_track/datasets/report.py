@@ -1,6 +1,6 @@
 """Ground-truth-free sanity of a dataset run: ``dataset_summary.json`` and a chart.
 
-The per-sequence summaries of :func:`kpr_track.dataset_run.track_sequence` (frames,
+The per-sequence summaries of :func:`kpr_track.datasets.run.track_sequence` (frames,
 tracks, tracked people per frame, frames per second) side by side, so a sequence whose
 numbers stand out (no tracks, thousands of tracks, a slow sequence) is seen at a glance.
 """
@@ -23,7 +23,7 @@ def dataset_summary(summaries: list[dict]) -> dict:
     """The per-sequence summaries and their totals.
 
     Args:
-        summaries: one :class:`~kpr_track.dataset_run.SequenceResult` summary per sequence.
+        summaries: one :class:`~kpr_track.datasets.run.SequenceResult` summary per sequence.
 
     Returns:
         ``{"sequences": {name: summary}, "total": {"sequences", "frames", "tracks",

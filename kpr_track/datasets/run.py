@@ -1,10 +1,11 @@
 """Track the sequences of a dataset: one function per sequence, run here or on Ray.
 
 :func:`track_sequence` tracks one :class:`~kpr_track.datasets.sequences.SequenceSpec` and returns
-its result file's text and summary; :func:`run_jobs` runs it over many sequences, in
-this process, in local worker processes or as tasks of a Ray cluster (the same function
-each time). Result files are written atomically (:func:`write_result`), summary first
-and result last, so a result file on disk always means a finished sequence.
+its result file's text and summary; :func:`kpr_track.datasets.executors.run_jobs` runs it
+over many sequences, in this process, in local worker processes or as tasks of a Ray
+cluster (the same function each time). Result files are written atomically
+(:func:`write_result`), summary first and result last, so a result file on disk always
+means a finished sequence, and a sequence written twice (a retried task) is the same file.
 """
 
 from __future__ import annotations
@@ -12,16 +13,15 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Literal
 
 from ..errors import ConfigError
+from ..integrity import write_atomic
 from ..pipeline import TrackOptions
+from .faults import paused
 from .sequences import SequenceSpec
 
-Executor = Literal["local", "ray"]
 SUMMARY_DIR = "summaries"
 # Per-sequence detection files of a MOTChallenge sequence folder, by --det kind.
 SEQUENCE_FILES = {"mot": Path("det") / "det.txt", "gt": Path("gt") / "gt.txt"}
@@ -61,6 +61,20 @@ class SequenceResult:
     content: str | None
 
 
+@dataclass(frozen=True)
+class SequenceFailure:
+    """A sequence that did not finish; nothing of it was written.
+
+    Attributes:
+        spec: the sequence.
+        reason: one line, e.g. ``"worker killed by SIGKILL (out of memory?)"`` or the
+            message of the error the sequence raised.
+    """
+
+    spec: SequenceSpec
+    reason: str
+
+
 def sequence_detector(det: str, spec: SequenceSpec) -> str:
     """The ``--det`` value for one sequence: ``mot`` / ``gt`` without a path become that
     MOTChallenge sequence's ``det/det.txt`` / ``gt/gt.txt``; anything else is kept.
@@ -95,7 +109,7 @@ def track_sequence(job: SequenceJob) -> SequenceResult:
     torch.set_num_threads(job.threads)
     spec = job.spec
     options = replace(job.options, det=sequence_detector(job.options.det, spec))
-    reader = open_frames(spec.source, spec.posetrack_json, options.max_frames)
+    reader = paused(open_frames(spec.source, spec.posetrack_json, options.max_frames), spec.name)
     pipeline = build_pipeline(options, reader.info.fps)
     settings = RunSettings.of(spec.source, options)
     with tempfile.TemporaryDirectory(prefix=f"kpr-track-{spec.name}-") as tmp:
@@ -122,10 +136,25 @@ def track_sequence(job: SequenceJob) -> SequenceResult:
     return SequenceResult(spec, summary, content)
 
 
+def track_sequence_in_worker(job: SequenceJob) -> SequenceResult:
+    """:func:`track_sequence` in a worker process (local or a Ray task).
+
+    tqdm's bars take a lock shared between processes by default (a named semaphore);
+    a worker killed by SIGKILL cannot release it, and Python then warns of a "leaked
+    semaphore" at exit. A worker's bars are off, so a thread lock is enough.
+    """
+    import threading
+
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
+    return track_sequence(job)
+
+
 def write_result(out: Path, spec: SequenceSpec, content: str, summary: dict) -> None:
     """Write ``summaries/<name>.json`` then ``<result_name>``, each atomically."""
-    _write_atomic(out / SUMMARY_DIR / f"{spec.name}.json", json.dumps(summary, indent=1))
-    _write_atomic(out / spec.result_name, content)
+    write_atomic(out / SUMMARY_DIR / f"{spec.name}.json", json.dumps(summary, indent=1))
+    write_atomic(out / spec.result_name, content)
 
 
 def is_done(out: Path, spec: SequenceSpec) -> bool:
@@ -138,79 +167,6 @@ def is_done(out: Path, spec: SequenceSpec) -> bool:
 def read_summary(out: Path, spec: SequenceSpec) -> dict:
     """The summary an earlier run wrote for ``spec``."""
     return json.loads((out / SUMMARY_DIR / f"{spec.name}.json").read_text())
-
-
-def run_jobs(
-    jobs: Sequence[SequenceJob],
-    executor: Executor = "local",
-    workers: int = 1,
-    address: str | None = None,
-) -> Iterator[SequenceResult]:
-    """Run :func:`track_sequence` over ``jobs``, yielding results as sequences finish.
-
-    Args:
-        jobs: the sequences.
-        executor: ``"local"`` (this machine) or ``"ray"`` (a Ray cluster).
-        workers: local processes (1: in this process); unused with Ray, whose cluster
-            size sets the parallelism.
-        address: Ray cluster address (``auto``, ``HOST:PORT``, ``ray://HOST:10001``);
-            ignored when this process already initialised Ray.
-
-    Raises:
-        ConfigError: Ray is not installed, or no ``address`` to connect to.
-        KprTrackError: from the first sequence that fails (finished ones stay written).
-    """
-    if executor == "ray":
-        yield from _run_on_ray(jobs, address)
-    elif workers == 1:
-        for job in jobs:
-            yield track_sequence(job)
-    else:
-        yield from _run_in_processes(jobs, workers)
-
-
-def _run_in_processes(jobs: Sequence[SequenceJob], workers: int) -> Iterator[SequenceResult]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    # spawn, not fork: torch and OpenCV thread pools do not survive a fork.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(track_sequence, job) for job in jobs]
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        finally:
-            for future in futures:
-                future.cancel()
-
-
-def _run_on_ray(jobs: Sequence[SequenceJob], address: str | None) -> Iterator[SequenceResult]:
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError("--executor ray needs Ray: pip install 'kpr-track[ray]'") from None
-    started = not ray.is_initialized()
-    if started:
-        if not address:
-            raise ConfigError("--executor ray needs --address (auto, HOST:PORT or ray://HOST:PORT)")
-        ray.init(address=address, logging_level="WARNING")
-    try:
-        task = ray.remote(track_sequence)
-        pending = [task.options(num_cpus=job.threads).remote(job) for job in jobs]
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            yield ray.get(ready[0])
-    finally:
-        if started:
-            ray.shutdown()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def default_threads(workers: int) -> int:

@@ -44,7 +44,6 @@ def crop_people(
     return normalise_rgb255(crop_boxes(frame, boxes, size, device))
 
 
-
 def normalise_rgb255(images: torch.Tensor) -> torch.Tensor:
     """The one input normalisation of every trunk: RGB in [0, 255] -> ImageNet-normalised.
 
@@ -57,6 +56,7 @@ def normalise_rgb255(images: torch.Tensor) -> torch.Tensor:
     std = images.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
     mean = images.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     return images.mul_(1.0 / (255.0 * std)).sub_(mean / std)
+
 
 def crop_boxes(
     frame: np.ndarray,
