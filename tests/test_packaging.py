@@ -28,6 +28,7 @@ def test_wheel_ships_configs_and_trackers(tmp_path):
         "kpr_osnet0287_mot17_02.safetensors",
         "calibrations.json",
         "LICENSE-Apache-2.0.txt",
+        "sample_pets09.mp4",  # the clip `kpr-track track` tracks without a source
     ):
         assert f"kpr_track/assets/{asset}" in names, asset
     assert not any(name.startswith("trackers/") for name in names), "must not shadow PyPI trackers"
