@@ -19,14 +19,14 @@ from types import ModuleType
 from ..errors import ConfigError
 
 BENCHMARKS_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
-_MODULES = {"quality": "track_quality", "speed": "speed"}
+_MODULES = {"quality": "track_quality", "speed": "speed", "readme": "readme_tables"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``bench`` sub-command."""
     parser = subparsers.add_parser(
         "bench",
-        help="run a benchmark of the source checkout (quality, speed)",
+        help="run a benchmark of the source checkout (quality, speed; readme: README tables)",
         description=(
             "Run a benchmark from the repository's benchmarks/ folder: 'quality' compares "
             "trackers on identical detections (HOTA, IDF1, ...), 'speed' measures per-stage "
