@@ -18,8 +18,8 @@ def test_wheel_ships_configs_and_trackers(tmp_path):
     )  # fmt: skip
     (wheel,) = tmp_path.glob("kpr_track-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "kpr_track/configs/trackers/kpr.yaml" in names
-    assert "kpr_track/configs/trackers/motion.yaml" in names
+    for preset in (ROOT / "configs" / "trackers").glob("*.yaml"):
+        assert f"kpr_track/configs/trackers/{preset.name}" in names
     assert "kpr_track/trackers/kpr_tracker.py" in names
     # Converted OMZ weights ship with their Apache-2.0 licence, and the calibrations.
     for asset in (

@@ -46,13 +46,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_tracking_options(parser: argparse.ArgumentParser) -> None:
     """The detector, ReID and tracker options shared by ``track`` and ``track-dataset``."""
+    from ..config import available_presets
     from ..reid.registry import DEFAULT_REID, REID_BACKENDS, reid_help
 
     parser.add_argument(
         "--tracker",
         default="kpr",
         metavar="PRESET",
-        help="tracker preset name (kpr, motion) or a YAML file (default: kpr)",
+        help=f"tracker preset ({', '.join(sorted(available_presets('trackers')))}) or a YAML file "
+        "(default: kpr)",
     )
     parser.add_argument(
         "--reid",
