@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -78,6 +79,7 @@ def machine_info() -> dict:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
+        "commit": source_commit(),
     }
     for package in ("torch", "onnxruntime", "ultralytics", "trackers", "numpy"):
         try:
@@ -85,6 +87,29 @@ def machine_info() -> dict:
         except PackageNotFoundError:
             found[package] = "not installed"
     return found
+
+
+def source_commit() -> str | None:
+    """The checkout's ``git`` commit (short hash, ``+dirty`` with uncommitted changes to
+    tracked files), recorded with every result; None outside a git checkout."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{commit}+dirty" if dirty else commit
 
 
 def markdown_table(header: list[str], rows: list[list[object]]) -> str:

@@ -31,10 +31,11 @@ NOTES = """\
   seqinfo.ini. Ablation rows switch one feature off: `-no-oc` (OC-SORT re-update and
   direction term), `-no-cmc` (camera-motion compensation), `-no-fps` (30-fps Kalman noise
   at every frame rate), `-gallery1` (one stored view per part slot).
-- Appearance rows turn distances into same-person probabilities with the model's calibration
-  (listed in results.json): the model's own, else fitted on MOT17-02-raw540 ground truth
-  (detections matched at IoU >= 0.5, pairs 5 frames apart). MOT17-02 numbers of an
-  appearance model trained or calibrated on MOT17-02 are optimistic; PETS09 is the test.
+- Appearance rows turn distances into same-person probabilities with the calibration their
+  `--reid` model ships (`detection_cache.SLOT_REID`: in the weights file or
+  `kpr_track/assets/calibrations.json`, fitted on the MOT17-02 ReID training identities;
+  each listed with its source in results.json). MOT17-02 numbers of an appearance model
+  trained or calibrated on MOT17-02 are optimistic; PETS09 is the test.
 - Roboflow `trackers` 2.6.1 get the preset's score thresholds and max_age (the library's own
   0.6 / 0.7 assume ByteTrack's calibrated scores) and library defaults otherwise: {options}.
   Detections below low_score are dropped before them, as our trackers ignore them. None of
@@ -43,12 +44,13 @@ NOTES = """\
   alone.
 - Detector scores: YOLOX and yolo11n-pose give [0, 1] confidences, MOT17 det.txt (Faster R-CNN)
   too. PETS09-S2L1's det.txt holds MOT15 DPM scores in [-0.48, 138.9]; the det.txt reader
-  maps such files causally with a fixed logistic (`kpr_track.detectors.files`, no look at
-  other rows): the precision-per-score table below shows what the thresholds select there.
+  maps such files causally to each score's rank among the scores seen so far, in (0, 1]
+  (`kpr_track.detectors.files.causal_score_rank`, no look at later frames): the
+  precision-per-score table below shows what the thresholds select there.
 - MOT17-mini sequences have 4-8 frames each: the tracker's first-frame births and
   `min_hits` = 3 weigh heavily there; read those rows as a smoke test, PETS09 as the benchmark.
-- Part and global embeddings of the MobileNetV2 trunk are cached as float16 (distance error
-  about 1e-3); retail-0287 embeddings as float32.
+- KPR embeddings (the `parts`, `global`, `trained` and `trained-global` slots) are cached as
+  float16 (L2-normalised: distance error about 1e-3); the `retail` slot as float32.
 """
 
 

@@ -16,6 +16,8 @@ tracker runs on the same cached detections, with the sequence's frame rate:
   (its global embedding: the untouched retail-0287 head on RoIAlign crops),
   ``kpr-trained`` (``--reid kpr``: trained KPR parts) and ``kpr-trained-global``
   (``--reid kpr-global``: the trained model's holistic slot);
+- every other shipped preset (``configs/trackers/*.yaml``: a newly added tracker) as
+  shipped, with the default ``--reid`` features when it weighs appearance;
 - ``sort``, ``bytetrack``, ``ocsort``: Roboflow ``trackers`` 2.6.1 on boxes and scores;
 - opt-in host rows (``kpr_track.integrations``): each host tracker alone (motion only) and
   ``<host>+kpr`` with the default ``--reid kpr-global`` features (:meth:`KPR.flat
@@ -37,7 +39,6 @@ Run: ``python benchmarks/track_quality.py`` or ``kpr-track bench quality`` (need
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import multiprocessing
 import sys
@@ -74,7 +75,13 @@ from kpr_track.integrations.deep_sort import DeepSortTracker
 from kpr_track.integrations.norfair import NorfairTracker
 from kpr_track.integrations.ultralytics import UltralyticsTracker
 from kpr_track.io.writers import MOTWriter
-from kpr_track.trackers import BaseTracker, KPRTracker, TrackerConfig, load_tracker
+from kpr_track.trackers import (
+    BaseTracker,
+    TrackerConfig,
+    load_tracker,
+    preset_settings,
+    shipped_presets,
+)
 
 
 @dataclass(frozen=True)
@@ -111,9 +118,9 @@ class TrackerSpec:
             return RoboflowTracker(self.library, **library_options(self.library, preset))
         if self.host is not None:
             return HOSTS[self.host](self.appearance is not None, preset)
-        settings = dataclasses.asdict(load_tracker(self.preset).config) | self.overrides
-        return KPRTracker(
-            **settings,
+        return load_tracker(
+            self.preset,
+            self.overrides,
             frame_rate=frame_rate if self.fps_aware else None,
             calibration=calibration,
         )
@@ -123,8 +130,8 @@ class TrackerSpec:
         """Whether the tracker reads camera warps (our trackers with ``camera_motion``)."""
         if self.library is not None or self.host is not None:
             return False
-        settings = dataclasses.asdict(load_tracker(self.preset).config) | self.overrides
-        return bool(settings["camera_motion"])
+        _, settings = preset_settings(self.preset, self.overrides)
+        return bool(getattr(settings, "camera_motion", False))
 
 
 def library_options(name: str, preset: TrackerConfig) -> dict:
@@ -207,6 +214,21 @@ _SPECS = [
     *(TrackerSpec(name, library=name) for name in ("sort", "bytetrack", "ocsort")),
     *(TrackerSpec(host, host=host) for host in HOSTS),
     *(TrackerSpec(f"{host}+kpr", host=host, **_HOST_KPR) for host in HOSTS),
+]
+
+
+def _preset_spec(preset: str) -> TrackerSpec:
+    """The row of a shipped preset no row above starts from (a newly added tracker): the
+    preset as shipped, with the default ``--reid`` model's features when it weighs
+    appearance."""
+    _, settings = preset_settings(preset)
+    if getattr(settings, "appearance_weight", 0.0) > 0:
+        return TrackerSpec(preset, preset=preset, **_HOST_KPR)
+    return TrackerSpec(preset, preset=preset)
+
+
+_SPECS += [
+    _preset_spec(name) for name in shipped_presets() if name not in {s.preset for s in _SPECS}
 ]
 TRACKERS: dict[str, TrackerSpec] = {spec.label: spec for spec in _SPECS}
 # Opt-in (--trackers ...): the trained head needs one more KPR pass per crop; the

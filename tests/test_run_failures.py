@@ -24,7 +24,7 @@ from kpr_track.io.video import VideoReader
 from kpr_track.io.writers import MOTWriter
 from kpr_track.pipeline import TrackingPipeline
 from kpr_track.run import RunSettings, track_video
-from kpr_track.signals import Interrupted, stop_signals_raise
+from kpr_track.signals import STOP_SIGNALS, Interrupted, stop_signals_raise
 from kpr_track.trackers import load_tracker
 
 PETS_DECLARED = 795
@@ -67,6 +67,23 @@ def _one_line(stderr: str) -> str:
 
 
 # --- stop signals -------------------------------------------------------------------
+# Each test sets the dispositions it tests: pytest may itself run under `nohup` (SIGHUP
+# ignored, inherited by children) or in the background of a shell (SIGINT ignored).
+
+
+def _default_stop_signals() -> None:
+    """``preexec_fn`` of a child run: SIGINT / SIGTERM / SIGHUP at their default action."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
+
+
+@pytest.fixture
+def default_stop_signals():
+    """This process's stop signals at their default action during the test."""
+    previous = {signum: signal.signal(signum, signal.SIG_DFL) for signum in STOP_SIGNALS}
+    yield
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
@@ -76,7 +93,9 @@ def test_stop_signal_ends_the_run_like_ctrl_c(tmp_path, pets_video, pets_det, si
         _track_args(pets_video, out, pets_det),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
         text=True,
+        preexec_fn=_default_stop_signals,
     )
     deadline = time.monotonic() + 300
     while not (out / "tracks.txt").is_file() or (out / "tracks.txt").stat().st_size < 500:
@@ -94,7 +113,7 @@ def test_stop_signal_ends_the_run_like_ctrl_c(tmp_path, pets_video, pets_det, si
     assert 0 < summary["frames"] < PETS_DECLARED
 
 
-def test_second_signal_does_not_break_the_clean_up():
+def test_second_signal_does_not_break_the_clean_up(default_stop_signals):
     closed = []
     with pytest.raises(Interrupted) as stop:
         with stop_signals_raise():

@@ -10,7 +10,18 @@ import pytest
 
 from kpr_track.config import available_presets
 from kpr_track.errors import ConfigError
-from kpr_track.trackers import KPRTracker, TrackerConfig, build_tracker, load_tracker
+from kpr_track.trackers import (
+    KPRTracker,
+    TrackerConfig,
+    build_tracker,
+    load_tracker,
+    preset_settings,
+    shipped_presets,
+)
+
+
+def test_kpr_and_motion_presets_ship():
+    assert {"kpr", "motion"} <= set(shipped_presets())
 
 
 @pytest.mark.parametrize(("preset", "weight"), [("kpr", 0.5), ("motion", 0.0)])
@@ -20,14 +31,21 @@ def test_shipped_presets_load(preset, weight):
     assert tracker.config.appearance_weight == weight
 
 
-@pytest.mark.parametrize("preset", ["kpr", "motion"])
+@pytest.mark.parametrize("preset", shipped_presets())
+def test_every_shipped_preset_builds_its_registered_tracker(preset):
+    cls, _ = preset_settings(preset)
+    assert isinstance(load_tracker(preset), cls)
+
+
+@pytest.mark.parametrize("preset", shipped_presets())
 def test_shipped_presets_set_and_document_every_key(preset):
+    cls, _ = preset_settings(preset)
     lines = available_presets("trackers")[preset].read_text().splitlines()
     settings = [
         line for line in lines if re.match(r"^\w+:", line) and not line.startswith("tracker:")
     ]
     keys = {line.split(":")[0] for line in settings}
-    assert keys == {f.name for f in dataclasses.fields(TrackerConfig)}
+    assert keys == {f.name for f in dataclasses.fields(cls.config_class)}
     assert all("#" in line for line in settings), "each key needs a comment with its unit"
 
 

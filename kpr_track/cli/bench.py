@@ -19,18 +19,25 @@ from types import ModuleType
 from ..errors import ConfigError
 
 BENCHMARKS_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
-_MODULES = {"quality": "track_quality", "speed": "speed", "memory": "memory"}
+_MODULES = {
+    "quality": "track_quality",
+    "speed": "speed",
+    "memory": "memory",
+    "readme": "readme_tables",
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``bench`` sub-command."""
     parser = subparsers.add_parser(
         "bench",
-        help="run a benchmark of the source checkout (quality, speed, memory)",
+        help="run a benchmark of the source checkout (quality, speed, memory; readme: README "
+        "tables)",
         description=(
             "Run a benchmark from the repository's benchmarks/ folder: 'quality' compares "
             "trackers on identical detections (HOTA, IDF1, ...), 'speed' measures per-stage "
-            "throughput, 'memory' the peak RSS of a long run. Options after the name go to "
+            "throughput, 'memory' the peak RSS of a long run, 'readme' rewrites the README's "
+            "result tables from benchmarks/results. Options after the name go to "
             "the benchmark (see "
             "'kpr-track bench quality --help')."
         ),

@@ -26,7 +26,7 @@ DEFAULT_WEIGHTS = "kpr-osnet-0287-mot17-02"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``eval-reid`` sub-command."""
-    from ..train.evaluate import PROTOCOLS
+    from ..train.protocols import PROTOCOLS
 
     parser = subparsers.add_parser(
         "eval-reid",

@@ -18,14 +18,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "be an image folder: frames numbered in their names, a MOTChallenge sequence "
         "(seqinfo.ini + img1/) or, with --posetrack-json, a PoseTrack21 video.",
     )
-    parser.add_argument("video", help="input video file or image folder")
+    parser.add_argument(
+        "video",
+        nargs="?",
+        help="input video file or image folder (default: the sample clip that ships with "
+        "kpr-track, 150 frames of PETS 2009 S2L1)",
+    )
     parser.add_argument(
         "--posetrack-json",
         metavar="JSON",
         help="PoseTrack21 video JSON (posetrack_data/<split>/<video>.json) listing the frames "
         "of the image folder VIDEO; tracks.json then uses its image ids and file names",
     )
-    parser.add_argument("--out", help="output folder (default: runs/track/<video name>)")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="output folder (default: runs/track/<video name>, then <video name>-2, -3, ... "
+        "so an earlier run is never overwritten)",
+    )
     parser.add_argument(
         "--exist-ok", action="store_true", help="allow writing into a non-empty --out folder"
     )
@@ -36,18 +46,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_tracking_options(parser: argparse.ArgumentParser) -> None:
     """The detector, ReID and tracker options shared by ``track`` and ``track-dataset``."""
+    from ..config import available_presets
     from ..reid.registry import DEFAULT_REID, REID_BACKENDS, reid_help
 
     parser.add_argument(
         "--tracker",
         default="kpr",
-        help="tracker preset name (kpr, motion) or a YAML file (default: kpr)",
+        metavar="PRESET",
+        help=f"tracker preset ({', '.join(sorted(available_presets('trackers')))}) or a YAML file "
+        "(default: kpr)",
     )
     parser.add_argument(
         "--reid",
         default=DEFAULT_REID,
-        help=f"appearance model:\n{reid_help()}\nor, with --reid-backend onnx, a FILE.onnx "
-        "written by kpr-track export --format onnx",
+        metavar="NAME",
+        help=f"appearance model, one of:\n{reid_help()}\nor, with --reid-backend onnx, a "
+        "FILE.onnx written by kpr-track export --format onnx",
     )
     parser.add_argument(
         "--reid-backend",
@@ -59,8 +73,9 @@ def add_tracking_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--det",
         default="yolo-pose",
-        help="detector: yolo-pose[:PATH.pt], yolox[:PATH.onnx], mot:PATH/det.txt, "
-        "gt:PATH/gt.txt (default: yolo-pose)",
+        metavar="SOURCE",
+        help="detector: yolo-pose[:PATH.pt], yolox[:PATH.onnx], mot:PATH/det.txt (MOTChallenge "
+        "detections), gt:PATH/gt.txt (ground-truth boxes) (default: yolo-pose)",
     )
     parser.add_argument(
         "--imgsz", type=int, default=960, help="detector inference size in pixels (default: 960)"
@@ -74,7 +89,11 @@ def add_tracking_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
     parser.add_argument(
-        "--max-frames", type=int, default=None, metavar="N", help="stop after N frames"
+        "--max-frames",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop after N frames (default: every frame)",
     )
 
 
@@ -97,12 +116,19 @@ def check_tracking_options(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build the stages from ``args``, track the video and print the summary."""
     from ..io.frames import open_frames
+    from ..io.sample import sample_video
     from ..pipeline import build_pipeline
     from ..run import RunSettings, format_summary, output_dir, track_video
     from ..weights import apply_offline_env
 
     check_tracking_options(args)
     apply_offline_env()
+    if args.video is None:
+        args.video = str(sample_video())
+        print(
+            f"No VIDEO given: tracking the sample clip {args.video} (kpr-track track VIDEO "
+            "tracks your own)"
+        )
     reader = open_frames(args.video, args.posetrack_json, args.max_frames)
     folder = output_dir(Path(args.video), args.out, args.exist_ok)
     pipeline = build_pipeline(args, reader.info.fps)

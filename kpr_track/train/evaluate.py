@@ -34,9 +34,9 @@ from ..reid.model import KPRModel
 from .augment import read_crop, sample_prompts
 from .crop_cache import CropRecord
 from .occlusion import occlusion_score
+from .protocols import PROTOCOLS
 
 RANKS = (1, 5, 10)
-PROTOCOLS = ("frame-gap", "occluded-posetrack")
 
 
 @dataclass(frozen=True)
