@@ -253,7 +253,6 @@ class TrackOptions:
     max_frames: int | None = None
 
 
-
 def build_pipeline(args: TrackOptions, frame_rate: float) -> TrackingPipeline:
     """The detector, appearance and tracker stages named by ``args`` (``det``, ``tracker``,
     ``reid``, ``reid_backend``, ``reid_precision``, ``imgsz``, ``conf``, ``device``: the

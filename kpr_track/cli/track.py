@@ -134,4 +134,3 @@ def run(args: argparse.Namespace) -> int:
             print(f"kpr-track track: warning: {warning}", file=sys.stderr)
     print(format_summary(summary))
     return 0
-

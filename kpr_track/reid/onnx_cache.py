@@ -4,14 +4,16 @@
 (``<cache>``: :func:`kpr_track.weights.cache_dir`), building it on first use: the torch
 model is exported (:func:`~kpr_track.reid.export.export_onnx`), for ``int8`` statically
 quantised by onnxruntime, and run by onnxruntime next to PyTorch on real crops of people
-(:func:`probe_inputs`); the largest absolute difference of the embeddings is printed,
-and a file above :data:`TOLERANCE` is refused. The fingerprint hashes what the file is
-made from: the weights (every tensor of the model), the source files of the network's
-modules, :data:`EXPORT_VERSION`, the opset and the precision, so a changed model or
-exporter gets a new file. A sidecar ``.json`` holds the file's sha256 and fingerprint;
-a cached file that disagrees with it (truncated, overwritten, another fingerprint) is
-reported in one line and rebuilt (:func:`cache_problem`). Files are written under a
-temporary name and moved into place (``os.replace``), so a crash leaves no half file.
+(:func:`probe_inputs`); the largest absolute difference of the embeddings is logged
+(INFO) and kept in the sidecar, and a file above :data:`TOLERANCE` is refused.
+
+The fingerprint hashes what the file is made from: the weights (every tensor of the
+model), the source files of the network's modules, :data:`EXPORT_VERSION`, the opset
+and the precision, so a changed model or exporter gets a new file. A sidecar ``.json``
+holds the file's sha256 and fingerprint; a cached file that disagrees with it
+(truncated, overwritten, another fingerprint) is reported in one line and rebuilt
+(:func:`cache_problem`). Files are written under a temporary name and moved into place
+(``os.replace``), so a crash leaves no half file.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import inspect
 import json
 import logging
 import os
-import sys
 import tempfile
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from ..errors import WeightsError
 from .appearance import KPRAppearance
 from .export import OPSET, export_onnx, load_onnx_appearance
 
+_LOG = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "int8")
 # Bump when export_onnx, the quantisation settings or the probe crops change.
 EXPORT_VERSION = 1
@@ -70,7 +72,7 @@ def cached_onnx(name: str, appearance: KPRAppearance, precision: str = "fp32") -
     if problem is None:
         return path
     if path.exists() or path.with_suffix(".json").exists():
-        print(f"kpr-track: cached ONNX {problem}; rebuilding it", file=sys.stderr)
+        _LOG.warning("kpr-track: cached ONNX %s; rebuilding it", problem)
     with writing(path.parent):
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=path.parent, prefix=".build-") as folder:
@@ -81,11 +83,10 @@ def cached_onnx(name: str, appearance: KPRAppearance, precision: str = "fp32") -
             built.with_suffix(".json").write_text(json.dumps(record, indent=1))
             os.replace(built, path)  # the file first: a sidecar never vouches for an old one
             os.replace(built.with_suffix(".json"), path.with_suffix(".json"))
-    print(
-        f"kpr-track: exported --reid {name} ({precision}) to {path}; max abs embedding "
-        f"difference from PyTorch {difference:.2e} on real crops (tolerance "
-        f"{TOLERANCE[precision]:g})",
-        file=sys.stderr,
+    _LOG.info(
+        "kpr-track: exported --reid %s (%s) to %s; max abs embedding difference from "
+        "PyTorch %.2e on real crops (tolerance %g)",
+        *(name, precision, path, difference, TOLERANCE[precision]),
     )
     return path
 

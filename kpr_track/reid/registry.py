@@ -144,7 +144,7 @@ def build_reid(
     """Build the appearance stage named ``name`` (or ``None`` for ``"none"``).
 
     Args:
-        name: a key of :data:`REID_MODELS`, ``"none"``, or with ``backend="onnx"`` a
+        name: a key of :data:`REID_MODELS`, ``"none"``, or (backend ``"onnx"`` or ``"auto"``) a
             ``.onnx`` file written by ``kpr-track export --format onnx``.
         device: torch device (the ONNX backend runs on the CPU).
         backend: ``"torch"``; ``"onnx"``: onnxruntime on the CPU, running a ``.onnx``
@@ -205,9 +205,7 @@ def build_reid(
     return _onnx_stage(name, stage, precision, fall_back=requested == "auto")
 
 
-def _onnx_stage(
-    name: str, stage: KPRAppearance, precision: str, fall_back: bool
-) -> KPRAppearance:
+def _onnx_stage(name: str, stage: KPRAppearance, precision: str, fall_back: bool) -> KPRAppearance:
     """The onnxruntime stage of the cached, checked export of ``stage``; with
     ``fall_back``, ``stage`` itself (torch) when the export cannot be made or checked."""
     from ..errors import OutputError, WeightsError
