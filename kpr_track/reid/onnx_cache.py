@@ -23,6 +23,7 @@ import inspect
 import json
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -75,14 +76,18 @@ def cached_onnx(name: str, appearance: KPRAppearance, precision: str = "fp32") -
         _LOG.warning("kpr-track: cached ONNX %s; rebuilding it", problem)
     with writing(path.parent):
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".build-") as folder:
-            built = Path(folder) / path.name
-            difference = build_onnx(appearance, name, precision, built)
-            record = {"fingerprint": fingerprint, "sha256": _sha256(built)}
-            record.update(precision=precision, max_abs_difference=difference)
+        folder = tempfile.mkdtemp(dir=path.parent, prefix=".build-")
+    built = Path(folder) / path.name
+    try:
+        difference = build_onnx(appearance, name, precision, built)
+        record = {"fingerprint": fingerprint, "sha256": _sha256(built)}
+        record.update(precision=precision, max_abs_difference=difference)
+        with writing(path.parent):
             built.with_suffix(".json").write_text(json.dumps(record, indent=1))
             os.replace(built, path)  # the file first: a sidecar never vouches for an old one
             os.replace(built.with_suffix(".json"), path.with_suffix(".json"))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     _LOG.info(
         "kpr-track: exported --reid %s (%s) to %s; max abs embedding difference from "
         "PyTorch %.2e on real crops (tolerance %g)",
