@@ -20,7 +20,7 @@ import numpy as np
 
 from .detections import Detections
 from .detectors.base import Detector, build_detector
-from .reid.registry import DEFAULT_REID
+from .reid.registry import DEFAULT_BACKEND, DEFAULT_PRECISION, DEFAULT_REID
 from .trackers.base import BaseTracker
 
 AppearanceStage = Callable[[np.ndarray, Detections, np.ndarray], Detections]
@@ -245,7 +245,8 @@ class TrackOptions:
     det: str = "yolo-pose"
     tracker: str = "kpr"
     reid: str = DEFAULT_REID
-    reid_backend: str = "torch"
+    reid_backend: str = DEFAULT_BACKEND
+    reid_precision: str = DEFAULT_PRECISION
     imgsz: int = 960
     conf: float = 0.05
     device: str = "cpu"
@@ -254,14 +255,16 @@ class TrackOptions:
 
 def build_pipeline(args: TrackOptions, frame_rate: float) -> TrackingPipeline:
     """The detector, appearance and tracker stages named by ``args`` (``det``, ``tracker``,
-    ``reid``, ``reid_backend``, ``imgsz``, ``conf``, ``device``: the ``track`` options or
-    any object with those attributes, e.g. :class:`~kpr_track.datasets.run.TrackOptions`).
+    ``reid``, ``reid_backend``, ``reid_precision``, ``imgsz``, ``conf``, ``device``: the
+    ``track`` options or any object with those attributes, e.g. :class:`TrackOptions`).
     The tracker gets the sequence's frame rate (frames per second) and the appearance
     model's ``calibration``."""
     from .reid.registry import build_reid
     from .trackers import load_tracker
 
-    appearance = build_reid(args.reid, device=args.device, backend=args.reid_backend)
+    appearance = build_reid(
+        args.reid, device=args.device, backend=args.reid_backend, precision=args.reid_precision
+    )
     tracker = load_tracker(
         args.tracker,
         frame_rate=frame_rate,

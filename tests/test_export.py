@@ -83,12 +83,16 @@ def test_onnx_backend_tracks_like_torch(tmp_path, pets_video, exported):
 
 
 def test_bad_backend_inputs_are_named(tmp_path, pets_crossing, exported):
-    with pytest.raises(ConfigError, match="--reid-backend onnx runs a .onnx file"):
-        build_reid("kpr", backend="onnx")
-    with pytest.raises(ConfigError, match="--reid-backend onnx"):
+    with pytest.raises(ConfigError, match="an ONNX file runs as it is with --reid-backend onnx"):
         build_reid(str(exported["kpr"]))
     with pytest.raises(ConfigError, match="--reid-backend"):
         build_reid("kpr", backend="tensorrt")
+    with pytest.raises(ConfigError, match="--reid-precision int8 runs in onnxruntime"):
+        build_reid("kpr", backend="torch", precision="int8")
+    with pytest.raises(ConfigError, match="--reid-precision"):
+        build_reid("kpr", backend="onnx", precision="fp16")
+    with pytest.raises(ConfigError, match="--reid-backend onnx runs on the CPU"):
+        build_reid("kpr", backend="onnx", device="cuda:0")
     with pytest.raises(ConfigError, match="embed"):
         build_reid(str(exported["kpr"]), backend="onnx").embed(*pets_crossing)
     with pytest.raises(WeightsError, match="no such ONNX file"):

@@ -5,6 +5,8 @@ Example::
     kpr-track eval-reid runs/mot17-02-reid --out reid.json
 
 ``--visrank N`` also writes one PNG per query with its N nearest gallery samples.
+``--reid NAME`` evaluates one ``--reid`` model as ``kpr-track track`` runs it instead
+(``--reid-backend``, ``--reid-precision``: e.g. its int8 onnxruntime export).
 Rows: the trained KPR model with prompts, without prompts and its own global embedding,
 then the training-free baselines (pose-guided parts on the retail-0287 trunk with and
 without negative prompts, the untouched retail-0287 / retail-0288 global embeddings, the
@@ -71,7 +73,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--visrank-dir", type=Path, default=Path("visrank"), help="folder for --visrank PNGs"
     )
+    add_runtime_options(parser)
     parser.set_defaults(func=run)
+
+
+def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    """``--reid`` / ``--reid-backend`` / ``--reid-precision``: one runtime row."""
+    from ..reid.registry import REID_BACKENDS, REID_MODELS, REID_PRECISIONS
+
+    parser.add_argument(
+        "--reid",
+        choices=sorted(REID_MODELS),
+        help="evaluate only this --reid model, built as kpr-track track builds it (with "
+        "--reid-backend and --reid-precision) instead of the ablation rows",
+    )
+    parser.add_argument(
+        "--reid-backend", default="torch", choices=REID_BACKENDS, help="with --reid"
+    )
+    parser.add_argument(
+        "--reid-precision", default="fp32", choices=REID_PRECISIONS, help="with --reid"
+    )
+
+
+def runtime_variants(args: argparse.Namespace) -> list:
+    """The one row of ``--reid``: its stage's network as ``kpr-track track`` runs it."""
+    from ..reid.registry import build_reid
+    from ..train.evaluate import Variant
+
+    stage = build_reid(args.reid, backend=args.reid_backend, precision=args.reid_precision)
+    runtime = type(stage.net).__name__
+    label = f"--reid {args.reid} ({runtime}, {args.reid_precision})"
+    return [Variant(label, stage.net, stage.use_prompts, stage.representation, stage.negatives)]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     model = None
-    if args.weights != "none":
+    if args.weights != "none" and args.reid is None:
         model = load_kpr_weights(resolve_weights(DEFAULT_WEIGHTS, args.weights))
     size = (args.height, args.width)
     cache = args.cache_dir or args.root / "crops"
@@ -100,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
         protocol = f"frame-gap (min frame gap {args.min_frame_gap:g})"
     print(f"{len(query)} queries, {len(gallery)} gallery samples, protocol {protocol}")
     rows = []
-    for variant in ablation_variants(model):
+    variants = ablation_variants(model) if args.reid is None else runtime_variants(args)
+    for variant in variants:
         metrics = evaluate_variant(
             variant, query, gallery, args.min_frame_gap, args.batch_size, args.protocol
         )
@@ -118,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     if args.visrank > 0:
         from ..train.visrank import write_visrank
 
-        variant = ablation_variants(model)[0]
+        variant = variants[0]
         valid = valid_pairs(query, gallery, args.min_frame_gap, args.protocol)
         paths = write_visrank(variant, query, gallery, valid, args.visrank, args.visrank_dir)
         print(f"wrote {len(paths)} ranking images ({variant.name}) to {args.visrank_dir}")

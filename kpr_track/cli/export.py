@@ -3,7 +3,10 @@
 Example::
 
     kpr-track export --format onnx --reid kpr-global --out kpr-global.onnx
-    kpr-track VIDEO --reid-backend onnx --reid kpr-global.onnx
+    kpr-track VIDEO --reid kpr-global.onnx
+
+``kpr-track track`` needs no export on the CPU: ``--reid-backend auto`` (the default)
+makes the same file once into the cache (:mod:`kpr_track.reid.onnx_cache`).
 
 The file has two inputs (``images`` `(N, 3, H, W)`, ``prompts`` `(N, K + 2, H, W)`), two
 outputs (``embeddings`` `(N, P, D)`, ``visibility`` `(N, P)`), a dynamic batch axis and,
@@ -35,22 +38,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=sorted(REID_MODELS),
         help=f"appearance model to export (default: {DEFAULT_REID})",
     )
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=["fp32", "int8"],
+        help="fp32, or int8 (onnxruntime static quantisation calibrated on real crops) "
+        "(default: fp32)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="file to write (.onnx)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build the torch model, export it and print what was written."""
+    """Build the torch model, export it, check it against PyTorch and print what was
+    written."""
     from ..errors import ConfigError
+    from ..io.writers import writing
     from ..reid import build_reid
-    from ..reid.export import export_onnx
+    from ..reid.onnx_cache import build_onnx
     from ..weights import apply_offline_env
 
     if args.out.suffix != ".onnx":
         raise ConfigError(f"--out {args.out}: expected a .onnx file name")
     apply_offline_env()
     appearance = build_reid(args.reid)
-    export_onnx(appearance, args.reid, args.out)
+    with writing(args.out):
+        difference = build_onnx(appearance, args.reid, args.precision, args.out)
     size = args.out.stat().st_size / 2**20
-    print(f"wrote {args.out} ({size:.1f} MiB): --reid {args.reid}, {appearance.representation}")
+    print(
+        f"wrote {args.out} ({size:.1f} MiB): --reid {args.reid}, {appearance.representation}, "
+        f"{args.precision}; max abs embedding difference from PyTorch {difference:.2e}"
+    )
     return 0

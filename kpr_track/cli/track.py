@@ -47,7 +47,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def add_tracking_options(parser: argparse.ArgumentParser) -> None:
     """The detector, ReID and tracker options shared by ``track`` and ``track-dataset``."""
     from ..config import available_presets
-    from ..reid.registry import DEFAULT_REID, REID_BACKENDS, reid_help
+    from ..reid.registry import (
+        DEFAULT_BACKEND,
+        DEFAULT_PRECISION,
+        DEFAULT_REID,
+        REID_BACKENDS,
+        REID_PRECISIONS,
+        reid_help,
+    )
 
     parser.add_argument(
         "--tracker",
@@ -60,15 +67,24 @@ def add_tracking_options(parser: argparse.ArgumentParser) -> None:
         "--reid",
         default=DEFAULT_REID,
         metavar="NAME",
-        help=f"appearance model, one of:\n{reid_help()}\nor, with --reid-backend onnx, a "
-        "FILE.onnx written by kpr-track export --format onnx",
+        help=f"appearance model, one of:\n{reid_help()}\nor a FILE.onnx written by kpr-track "
+        "export --format onnx (run by onnxruntime)",
     )
     parser.add_argument(
         "--reid-backend",
-        default="torch",
+        default=DEFAULT_BACKEND,
         choices=REID_BACKENDS,
-        help="run the appearance model with PyTorch or onnxruntime (onnx: --reid is a .onnx "
-        "file; CPU only) (default: torch)",
+        help="runtime of the appearance model: onnx = onnxruntime on the CPU, from an export "
+        "made once into the cache (~/.cache/kpr-track/onnx) and checked against PyTorch; "
+        "torch = PyTorch (any --device); auto = onnx on --device cpu when onnxruntime is "
+        f"installed, else torch (default: {DEFAULT_BACKEND})",
+    )
+    parser.add_argument(
+        "--reid-precision",
+        default=DEFAULT_PRECISION,
+        choices=REID_PRECISIONS,
+        help="onnxruntime precision of the appearance model: fp32, or int8 (static "
+        f"quantisation, calibrated on real crops) (default: {DEFAULT_PRECISION})",
     )
     parser.add_argument(
         "--det",

@@ -142,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
         tracker=args.tracker,
         reid=args.reid,
         reid_backend=args.reid_backend,
+        reid_precision=args.reid_precision,
         imgsz=args.imgsz,
         conf=args.conf,
         device=args.device,

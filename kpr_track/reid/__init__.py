@@ -15,6 +15,7 @@ import importlib
 _EXPORTS = {
     "DEFAULT_REID": "registry",
     "REID_BACKENDS": "registry",
+    "REID_PRECISIONS": "registry",
     "REID_MODELS": "registry",
     "ReIDEntry": "registry",
     "build_reid": "registry",

@@ -12,6 +12,8 @@ Adding a model is one entry here plus its files. The module imports no torch, so
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,8 +25,13 @@ if TYPE_CHECKING:
     from .model import KPRModel
 
 DEFAULT_REID = "kpr-global"
-# --reid-backend choices: PyTorch, or onnxruntime on a `kpr-track export --format onnx` file.
-REID_BACKENDS = ("torch", "onnx")
+# --reid-backend choices (build_reid): onnxruntime on the CPU where it runs, else PyTorch;
+# PyTorch; onnxruntime (a registered model's cached export, or a .onnx file).
+REID_BACKENDS = ("auto", "torch", "onnx")
+DEFAULT_BACKEND = "auto"
+# --reid-precision choices: float32, or onnxruntime static int8 quantisation.
+REID_PRECISIONS = ("fp32", "int8")
+DEFAULT_PRECISION = "fp32"
 
 
 @dataclass(frozen=True)
@@ -131,46 +138,92 @@ def reid_help() -> str:
     return "\n".join([*lines, "none: no appearance (motion only)"])
 
 
-def build_reid(name: str, device: str = "cpu", backend: str = "torch") -> KPRAppearance | None:
+def build_reid(
+    name: str, device: str = "cpu", backend: str = "torch", precision: str = "fp32"
+) -> KPRAppearance | None:
     """Build the appearance stage named ``name`` (or ``None`` for ``"none"``).
 
     Args:
-        name: a key of :data:`REID_MODELS`, ``"none"``, or with ``backend="onnx"`` a
+        name: a key of :data:`REID_MODELS`, ``"none"``, or (backend ``"onnx"`` or ``"auto"``) a
             ``.onnx`` file written by ``kpr-track export --format onnx``.
         device: torch device (the ONNX backend runs on the CPU).
-        backend: ``"torch"`` or ``"onnx"`` (onnxruntime).
+        backend: ``"torch"``; ``"onnx"``: onnxruntime on the CPU, running a ``.onnx``
+            file or the registered model's export cached by
+            :func:`~kpr_track.reid.onnx_cache.cached_onnx` (made and checked against
+            PyTorch on first use); ``"auto"`` (the CLI's default): ``"onnx"`` on the CPU
+            when onnxruntime is installed and the checked export can be made, else
+            ``"torch"`` (a failed export is reported on stderr in one line).
+        precision: ``"fp32"`` or ``"int8"`` (onnxruntime static quantisation; not with
+            ``backend="torch"``).
 
     Raises:
-        ConfigError: on an unknown name or backend, listing the valid ones; on a name
-            that does not fit the backend.
-        WeightsError: if the weights (or the ONNX file) cannot be found or loaded.
+        ConfigError: on an unknown name, backend or precision, listing the valid ones; on
+            a name or precision that does not fit the backend.
+        WeightsError: if the weights or the ONNX file cannot be found or loaded, or (with
+            ``backend="onnx"``) the export differs from PyTorch beyond its tolerance.
     """
     if backend not in REID_BACKENDS:
         raise ConfigError(f"unknown --reid-backend {backend!r}; expected one of {REID_BACKENDS}")
+    if precision not in REID_PRECISIONS:
+        raise ConfigError(
+            f"unknown --reid-precision {precision!r}; expected one of {REID_PRECISIONS}"
+        )
     if name == "none":
         return None
-    if backend == "onnx":
+    if name.endswith(".onnx"):
         from .export import load_onnx_appearance
 
-        if not name.endswith(".onnx") or device != "cpu":
+        if backend == "torch" or device != "cpu" or precision != "fp32":
             raise ConfigError(
-                f"--reid-backend onnx runs a .onnx file on the CPU (--reid FILE.onnx, --device "
-                f"cpu; write one with kpr-track export --format onnx), got --reid {name!r} "
-                f"--device {device!r}"
+                f"--reid {name}: an ONNX file runs as it is with --reid-backend onnx (or "
+                f"auto) on --device cpu, got --reid-backend {backend!r} --device {device!r} "
+                f"--reid-precision {precision!r}"
             )
         return load_onnx_appearance(name)
-    if name.endswith(".onnx"):
-        raise ConfigError(f"--reid {name}: an ONNX file runs with --reid-backend onnx")
+    requested = backend
+    if backend == "auto":
+        backend = "onnx" if device == "cpu" and _has_onnxruntime() else "torch"
+    elif backend == "onnx" and device != "cpu":
+        raise ConfigError(f"--reid-backend onnx runs on the CPU, got --device {device!r}")
+    if backend == "torch" and precision != "fp32":
+        raise ConfigError(
+            f"--reid-precision {precision} runs in onnxruntime (--reid-backend onnx or auto "
+            f"on --device cpu), got --reid-backend {backend!r} --device {device!r}"
+        )
     from .appearance import KPRAppearance
 
     entry = reid_entry(name)
     model = entry.model()
-    return KPRAppearance(
+    stage = KPRAppearance(
         model,
         representation=entry.representation,
         device=device,
         calibration=reid_calibration(name, model),
     )
+    if backend == "torch":
+        return stage
+    return _onnx_stage(name, stage, precision, fall_back=requested == "auto")
+
+
+def _onnx_stage(name: str, stage: KPRAppearance, precision: str, fall_back: bool) -> KPRAppearance:
+    """The onnxruntime stage of the cached, checked export of ``stage``; with
+    ``fall_back``, ``stage`` itself (torch) when the export cannot be made or checked."""
+    from ..errors import OutputError, WeightsError
+    from .export import load_onnx_appearance
+    from .onnx_cache import cached_onnx
+
+    try:
+        return load_onnx_appearance(cached_onnx(name, stage, precision), stage.batch_size)
+    except (WeightsError, ConfigError, OutputError) as error:
+        if not fall_back:
+            raise
+        print(f"kpr-track: warning: {error}; --reid {name} runs in PyTorch", file=sys.stderr)
+        return stage
+
+
+def _has_onnxruntime() -> bool:
+    """Whether onnxruntime is installed (found without importing it)."""
+    return importlib.util.find_spec("onnxruntime") is not None
 
 
 def reid_calibration(name: str, model: KPRModel | None = None) -> DistanceCalibration:

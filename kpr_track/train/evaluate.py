@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -31,6 +32,9 @@ from ..prompts import empty_prompts
 from ..reid.crops import normalise_rgb255
 from ..reid.distance import part_distance
 from ..reid.model import KPRModel
+
+if TYPE_CHECKING:
+    from ..reid.appearance import AppearanceModel
 from .augment import read_crop, sample_prompts
 from .crop_cache import CropRecord
 from .occlusion import occlusion_score
@@ -45,14 +49,16 @@ class Variant:
 
     Attributes:
         name: row label.
-        model: the model to embed with.
+        model: the model to embed with: a :class:`KPRModel`, or a runtime stage's network
+            (``KPRAppearance.net``: torch or onnxruntime), which gives embeddings and
+            visibility of its own representation.
         prompts: feed keypoint prompts (else the "no prompt" tensor).
         representation: ``"parts"`` (holistic + parts) or ``"global"`` (trunk head).
         negatives: draw other people's keypoints as negative prompts.
     """
 
     name: str
-    model: KPRModel
+    model: KPRModel | AppearanceModel
     prompts: bool = True
     representation: str = "parts"
     negatives: bool = True
@@ -170,13 +176,16 @@ def embed_records(
         ``(embeddings (N, P, D) float32, visibility (N, P) float32)``; ``P = 1 + K`` for
         parts, 1 for the global embedding.
     """
-    model = variant.model.eval()
+    model = variant.model.eval() if isinstance(variant.model, KPRModel) else variant.model
     embeddings, visibility = [], []
     for start in range(0, len(records), batch_size):
         chunk = records[start : start + batch_size]
         tensor, prompts = prepare_inputs(chunk, model.num_parts, variant.prompts, variant.negatives)
         out = model(tensor, prompts)
-        if variant.representation == "global":
+        if not isinstance(model, KPRModel):  # a runtime network: its own representation
+            embeddings.append(out[0])
+            visibility.append(out[1])
+        elif variant.representation == "global":
             embeddings.append(out.global_embedding[:, None])
             visibility.append(torch.ones(len(chunk), 1))
         else:

@@ -1,0 +1,173 @@
+"""The speed benchmark's whole-pipeline runs: ``kpr-track track`` as built by the CLI,
+per stage, on PETS09 and on the MOT20-01 crowd, and the long-run memory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from speed_common import MOT20_01, PETS09
+
+from kpr_track.errors import KprTrackError
+from kpr_track.evaluation.mot import read_seqinfo
+from kpr_track.io.video import sequence_frames
+
+# The end-to-end runs: name -> (sequence, options changed from the CLI defaults, overlap).
+# PETS09 (4.6 people a frame): the defaults (onnxruntime fp32), PyTorch, int8, no
+# appearance, the defaults overlapped, the YOLOX fast path; MOT20-01 (a 1080p crowd):
+# the defaults, PyTorch, no appearance.
+E2E_RUNS: dict[str, tuple[Path, dict, bool | None]] = {
+    "end_to_end": (PETS09, {}, None),
+    "end_to_end_torch": (PETS09, {"reid_backend": "torch"}, None),
+    "end_to_end_int8": (PETS09, {"reid_precision": "int8"}, None),
+    "end_to_end_no_reid": (PETS09, {"reid": "none"}, None),
+    "end_to_end_overlap": (PETS09, {}, True),
+    "end_to_end_yolox": (PETS09, {"det": "yolox"}, None),
+    "mot20_01": (MOT20_01, {}, None),
+    "mot20_01_torch": (MOT20_01, {"reid_backend": "torch"}, None),
+    "mot20_01_no_reid": (MOT20_01, {"reid": "none"}, None),
+}
+
+
+def run_end_to_end(name: str, frames: int, mot20_frames: int, yolox: Path) -> dict:
+    """The run ``name`` of :data:`E2E_RUNS` (``det: yolox`` with the ``yolox`` weights)."""
+    sequence, changes, overlap = E2E_RUNS[name]
+    if changes.get("det") == "yolox":
+        changes = {**changes, "det": f"yolox:{yolox}"}
+    count = mot20_frames if sequence == MOT20_01 else frames
+    return end_to_end(count, tracking_options(**changes), overlap, sequence)
+
+
+def tracking_options(**changes: object) -> argparse.Namespace:
+    """The ``kpr-track track`` defaults (detector, ReID, tracker ...), with ``changes``."""
+    from kpr_track.cli.track import add_tracking_options
+
+    parser = argparse.ArgumentParser()
+    add_tracking_options(parser)
+    return argparse.Namespace(**{**vars(parser.parse_args([])), **changes})
+
+
+def end_to_end(
+    frames: int,
+    options: argparse.Namespace,
+    overlap: bool | None = None,
+    sequence: Path = PETS09,
+) -> dict:
+    """The whole tracking pipeline built as ``kpr-track track`` builds it from
+    ``options``, over the first ``frames`` frames of ``sequence``, per stage.
+
+    ``runtime`` records what ran the appearance model (``onnx`` / ``torch`` / ``-``).
+
+    ``overlap``: as :meth:`TrackingPipeline.run` (None: the CLI's choice for this
+    machine). Overlapped, decoding and detection of the next frame run in a worker
+    thread while appearance and tracking handle the current one, so the stage times add
+    up to more than the wall time; ``share_of_time`` is each stage's share of their sum.
+    """
+    from kpr_track.pipeline import StageTimer, build_pipeline, overlap_pays
+    from kpr_track.reid.export import OnnxAppearanceModel
+
+    pipeline = build_pipeline(options, float(read_seqinfo(sequence)["frameRate"]))
+    iterator = sequence_frames(sequence, frames + 1)
+    first_id, first = next(iterator)
+    warm = pipeline.detect(first, first_id)  # warm-up, untimed and unseen by the tracker
+    if pipeline.appearance is not None:
+        pipeline.appearance(first, warm)
+    pipeline.timer = StageTimer()
+    people = 0
+    start = time.perf_counter()
+    for _, _, detections, _ in pipeline.run(iterator, overlap=overlap):
+        people += len(detections)
+    wall = time.perf_counter() - start
+    timer = pipeline.timer
+    count = timer.calls["detect"]
+    ms = {stage: 1000 * seconds / count for stage, seconds in timer.seconds.items()}
+    stage = pipeline.appearance
+    runtime = "-" if stage is None else "torch"
+    if stage is not None and isinstance(stage.net, OnnxAppearanceModel):
+        runtime = f"onnx {options.reid_precision}"
+    return {
+        "sequence": sequence.name,
+        "detector": options.det,
+        "reid": options.reid,
+        "reid_backend": options.reid_backend,
+        "runtime": runtime,
+        "tracker": options.tracker,
+        "overlap": overlap_pays() if overlap is None else overlap,
+        "frames": count,
+        "detections_per_frame": people / count,
+        "fps": count / wall,
+        "ms_per_frame": ms,
+        "share_of_time": {stage: value / sum(ms.values()) for stage, value in ms.items()},
+        "association_vs_detection": ms["track"] / ms["detect"],
+        "reid_vs_detection": ms.get("reid", 0.0) / ms["detect"],
+    }
+
+
+def long_run_memory(passes: tuple[int, ...] = (1, 3)) -> dict:
+    """Peak resident set size of ``kpr-track track`` (default settings) on the whole
+    PETS09 video and on the video played ``n`` times through, each run in its own
+    process, read from its ``/proc/<pid>/status`` ``VmHWM`` while it runs (the rusage of
+    a child forked from this large process would report this process's peak instead).
+    """
+    video = PETS09 / "vtest.avi"
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for count in passes:
+            source = video if count == 1 else _replayed(video, count, Path(tmp))
+            command = [sys.executable, "-m", "kpr_track", "track", str(source)]
+            command += ["--out", f"{tmp}/run{count}", "--no-progress"]
+            start = time.perf_counter()
+            child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+            peak = 0.0
+            while child.poll() is None:
+                peak = max(peak, _peak_rss_mib(child.pid))
+                time.sleep(0.2)
+            if child.returncode != 0:
+                raise KprTrackError(f"{' '.join(command)} failed (exit status {child.returncode})")
+            summary = json.loads((Path(tmp) / f"run{count}" / "summary.json").read_text())
+            out[f"passes_{count}"] = {
+                "frames": summary["frames"],
+                "peak_rss_mib": peak,
+                "wall_seconds": time.perf_counter() - start,
+            }
+    first, last = out[f"passes_{passes[0]}"], out[f"passes_{passes[-1]}"]
+    out["peak_rss_ratio"] = last["peak_rss_mib"] / first["peak_rss_mib"]
+    return out
+
+
+def _peak_rss_mib(pid: int) -> float:
+    """``VmHWM`` (peak resident set size) of a running Linux process, MiB; 0 once gone.
+
+    Raises:
+        KprTrackError: on a system without ``/proc`` (the long run needs Linux).
+    """
+    if not Path("/proc/self/status").is_file():
+        raise KprTrackError("--long-run reads /proc/<pid>/status: it needs Linux")
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:  # the process has just exited
+        return 0.0
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    return int(fields.get("VmHWM", "0 kB").split()[0]) / 1024
+
+
+def _replayed(video: Path, count: int, folder: Path) -> Path:
+    """``video`` played ``count`` times through, written as an MJPG AVI in ``folder``."""
+    import cv2
+
+    from kpr_track.io.video import VideoReader
+
+    info = VideoReader(video).info
+    path = folder / f"{video.stem}_x{count}.avi"
+    fourcc = cv2.VideoWriter_fourcc(*"MJPG")
+    writer = cv2.VideoWriter(str(path), fourcc, info.fps, (info.width, info.height))
+    for _ in range(count):
+        for frame in VideoReader(video):
+            writer.write(frame)
+    writer.release()
+    return path
