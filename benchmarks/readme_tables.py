@@ -115,8 +115,8 @@ def hosts_table(report: dict) -> str:
 
 
 def speed_table(report: dict) -> str:
-    """The speed targets as ``benchmarks/speed.py`` judges them (:func:`speed.targets`)."""
-    from speed import targets
+    """The speed targets as the speed benchmark judges them (:func:`speed_report.targets`)."""
+    from speed_report import targets
 
     return markdown_table(["target", "measured", "met"], targets(_int_keys(report)))
 
