@@ -28,8 +28,9 @@ import torch
 
 from ..errors import ConfigError
 from ..prompts import empty_prompts
+from ..reid.calibration import part_evidence
 from ..reid.crops import normalise_rgb255
-from ..reid.distance import part_distance
+from ..reid.distance import evidence_distance, part_distance, slot_distances
 from ..reid.model import KPRModel
 from .augment import read_crop, sample_prompts
 from .crop_cache import CropRecord
@@ -49,6 +50,11 @@ class Variant:
         prompts: feed keypoint prompts (else the "no prompt" tensor).
         representation: ``"parts"`` (holistic + parts) or ``"global"`` (trunk head).
         negatives: draw other people's keypoints as negative prompts.
+        scoring: how pairs are ranked (:data:`SCORINGS`): ``"average"`` the plain
+            part-visibility distance over shared slots; ``"holistic"`` slot 0 alone;
+            ``"parts"`` the mean of the shared parts alone; ``"fused"`` the calibrated
+            evidence of the model's calibration (:func:`~kpr_track.reid.distance.
+            evidence_distance`).
     """
 
     name: str
@@ -56,6 +62,40 @@ class Variant:
     prompts: bool = True
     representation: str = "parts"
     negatives: bool = True
+    scoring: str = "average"
+
+
+SCORINGS = ("average", "holistic", "parts", "fused")
+
+
+def pair_distance(
+    scoring: str,
+    calibration,
+    q_emb: np.ndarray,
+    q_vis: np.ndarray,
+    g_emb: np.ndarray,
+    g_vis: np.ndarray,
+) -> np.ndarray:
+    """`(Q, G)` ranking distance of one :attr:`Variant.scoring`.
+
+    Pairs without a shared part rank after every pair with one under ``"parts"``.
+
+    Raises:
+        ConfigError: on an unknown scoring, or ``"fused"`` without a calibration.
+    """
+    if scoring == "average":
+        return part_distance(q_emb, q_vis, g_emb, g_vis)[0]
+    if scoring == "holistic":
+        return part_distance(q_emb[:, :1], q_vis[:, :1], g_emb[:, :1], g_vis[:, :1])[0]
+    if scoring == "parts":
+        distance, shared = slot_distances(q_emb, q_vis, g_emb, g_vis)
+        share, mean = part_evidence(distance, shared)
+        return np.where(share > 0, mean, 2.0)
+    if scoring == "fused" and calibration is not None:
+        return evidence_distance(calibration, q_emb, q_vis, g_emb, g_vis)
+    raise ConfigError(
+        f"scoring {scoring!r}: expected one of {SCORINGS} (fused needs a calibration)"
+    )
 
 
 def rank_metrics(
@@ -192,24 +232,36 @@ def evaluate_variant(
     min_frame_gap: float = 30.0,
     batch_size: int = 64,
     protocol: str = "frame-gap",
-) -> dict[str, float]:
+    holistic_too: bool = False,
+):
     """mAP / CMC of one variant on a query / gallery split (module docstring protocol).
+
+    Args:
+        holistic_too: also score the first (holistic) slot alone, from the same pass.
 
     Returns:
         :func:`rank_metrics` on all queries, plus the same keys prefixed ``occluded_``
-        on the most occluded third of the queries (:func:`most_occluded`).
+        on the most occluded third of the queries (:func:`most_occluded`); with
+        ``holistic_too`` a pair ``(all slots, holistic slot alone)`` of such dicts.
     """
     q_emb, q_vis = embed_records(variant, query, batch_size)
     g_emb, g_vis = embed_records(variant, gallery, batch_size)
-    distance, _ = part_distance(q_emb, q_vis, g_emb, g_vis)
     query_ids = np.array([r.identity for r in query])
     gallery_ids = np.array([r.identity for r in gallery])
     valid = valid_pairs(query, gallery, min_frame_gap, protocol)
-    metrics = rank_metrics(distance, query_ids, gallery_ids, valid)
     hard = most_occluded(query)
-    occluded = rank_metrics(distance[hard], query_ids[hard], gallery_ids, valid[hard])
-    metrics.update({f"occluded_{key}": value for key, value in occluded.items()})
-    return metrics
+
+    def score(distance: np.ndarray) -> dict[str, float]:
+        metrics = rank_metrics(distance, query_ids, gallery_ids, valid)
+        occluded = rank_metrics(distance[hard], query_ids[hard], gallery_ids, valid[hard])
+        metrics.update({f"occluded_{key}": value for key, value in occluded.items()})
+        return metrics
+
+    calibration = variant.model.calibration
+    metrics = score(pair_distance(variant.scoring, calibration, q_emb, q_vis, g_emb, g_vis))
+    if not holistic_too:
+        return metrics
+    return metrics, score(pair_distance("holistic", None, q_emb, q_vis, g_emb, g_vis))
 
 
 def ablation_variants(trained: KPRModel | None) -> list[Variant]:
