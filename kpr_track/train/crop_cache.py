@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import InputError
 from ..prompts import keypoints_in_crops
 from ..reid.crops import crop_boxes, crop_windows
-from .dataset import ReIDSample
+from .dataset import ReIDSample, load_reid_splits
 
 _LOG = logging.getLogger(__name__)
 INDEX = "index.json"
@@ -124,6 +124,30 @@ def cache_crops(
     index = {"signature": key, "skipped": dict(skipped), "records": [_to_json(r) for r in records]}
     index_path.write_text(json.dumps(index))
     return records, skipped
+
+
+def cached_records(
+    roots: list[str | Path], subset: str, cache_dir: str | Path, size: tuple[int, int]
+) -> list[CropRecord]:
+    """The cached crops of a subset of one or several splits (skips are logged).
+
+    One root caches under ``<cache_dir>/<subset>_HxW``; several under
+    ``<cache_dir>/<root folder name>/<subset>_HxW`` each (annotation ids repeat across
+    roots), identities and cameras kept distinct
+    (:func:`~kpr_track.train.dataset.load_reid_splits`).
+
+    Raises:
+        InputError: see :func:`~kpr_track.train.dataset.load_reid_splits`.
+    """
+    loaded = load_reid_splits(roots, subset)
+    records = []
+    for root, samples in loaded:
+        folder = Path(cache_dir) / (root.name if len(loaded) > 1 else "")
+        part, skipped = cache_crops(samples, folder / f"{subset}_{size[0]}x{size[1]}", size)
+        if skipped:
+            _LOG.info("%s %s: skipped %s", root.name, subset, dict(skipped))
+        records += part
+    return records
 
 
 def window_keypoints(window: np.ndarray, keypoints: np.ndarray, size: tuple[int, int]):

@@ -233,19 +233,28 @@ def evaluate_variant(
     batch_size: int = 64,
     protocol: str = "frame-gap",
     holistic_too: bool = False,
+    embedded: dict | None = None,
 ):
     """mAP / CMC of one variant on a query / gallery split (module docstring protocol).
 
     Args:
         holistic_too: also score the first (holistic) slot alone, from the same pass.
+        embedded: a dict kept across calls: variants that differ only in ``scoring``
+            embed once.
 
     Returns:
         :func:`rank_metrics` on all queries, plus the same keys prefixed ``occluded_``
         on the most occluded third of the queries (:func:`most_occluded`); with
         ``holistic_too`` a pair ``(all slots, holistic slot alone)`` of such dicts.
     """
-    q_emb, q_vis = embed_records(variant, query, batch_size)
-    g_emb, g_vis = embed_records(variant, gallery, batch_size)
+    key = (id(variant.model), variant.prompts, variant.negatives, variant.representation)
+    embedded = {} if embedded is None else embedded
+    if key not in embedded:
+        embedded[key] = (
+            *embed_records(variant, query, batch_size),
+            *embed_records(variant, gallery, batch_size),
+        )
+    q_emb, q_vis, g_emb, g_vis = embedded[key]
     query_ids = np.array([r.identity for r in query])
     gallery_ids = np.array([r.identity for r in gallery])
     valid = valid_pairs(query, gallery, min_frame_gap, protocol)
@@ -264,26 +273,39 @@ def evaluate_variant(
     return metrics, score(pair_distance("holistic", None, q_emb, q_vis, g_emb, g_vis))
 
 
-def ablation_variants(trained: KPRModel | None) -> list[Variant]:
-    """The rows of the ablation table: the trained model with and without prompts and
-    its own global embedding (when given); the training-free pose-guided parts on the
-    retail-0287 trunk with and without negative prompts; the untouched global
-    embeddings of retail-0287 and retail-0288; the ImageNet MobileNetV2 models."""
+def ablation_variants(trained: KPRModel | None, baselines: bool = True) -> list[Variant]:
+    """The rows of the ablation table.
+
+    With a trained model: its calibrated fusion of the holistic slot and the shared
+    parts (what ``--reid kpr`` ranks and tracks with), the fusion without negative
+    prompts and without any prompt, the holistic slot alone, the parts alone and the
+    plain average of the shared slots (the old ranking); then the untouched retail-0287
+    embedding (always) and, with ``baselines``, the training-free pose-guided parts on
+    retail-0287 with and without negative prompts, the untouched retail-0288 and the
+    ImageNet MobileNetV2 models.
+    """
     rows = []
     parts = 8 if trained is None else trained.num_parts
     if trained is not None:
+        fused = "fused" if trained.calibration is not None else "average"
         rows += [
-            Variant("KPR learned parts, prompts", trained, True),
-            Variant("KPR learned parts, no prompts", trained, False),
-            Variant("KPR global embedding (trunk head)", trained, True, "global"),
-        ]
+            Variant("KPR fused evidence (holistic + parts)", trained, True, scoring=fused),
+            Variant("KPR fused, no negative prompts", trained, True, negatives=False,
+                    scoring=fused),
+            Variant("KPR fused, no prompts", trained, False, scoring=fused),
+            Variant("KPR holistic slot alone", trained, True, scoring="holistic"),
+            Variant("KPR parts alone", trained, True, scoring="parts"),
+            Variant("KPR plain average of shared slots", trained, True),
+        ]  # fmt: skip
     osnet = KPRModel(parts, attention="pose", trunk="osnet-retail-0287")
+    rows.append(Variant("retail-0287 global embedding (untouched)", osnet, True, "global"))
+    if not baselines:
+        return rows
     small = KPRModel(parts, attention="pose", trunk="osnet-retail-0288")
     imagenet = KPRModel(parts, attention="pose", trunk="mobilenetv2-imagenet")
     rows += [
         Variant("pose-guided parts (retail-0287), negatives", osnet, True),
         Variant("pose-guided parts (retail-0287), no negatives", osnet, True, negatives=False),
-        Variant("retail-0287 global embedding (untouched)", osnet, True, "global"),
         Variant("retail-0288 global embedding (untouched)", small, True, "global"),
         Variant("pose-guided parts (ImageNet MobileNetV2)", imagenet, True),
         Variant("global embedding (ImageNet MobileNetV2)", imagenet, True, "global"),

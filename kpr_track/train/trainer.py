@@ -42,8 +42,7 @@ from .augment import make_batch
 from .calibrate import calibrate_variant
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .crop_cache import CropRecord, cache_crops, min_samples_per_identity
-from .dataset import load_reid_splits
+from .crop_cache import CropRecord, cached_records, min_samples_per_identity
 from .evaluate import Variant, evaluate_variant
 from .losses import IdentityHeads, kpr_losses
 from .sampler import PKSampler
@@ -54,25 +53,15 @@ SNAPSHOTS = "snapshots"  # <output_dir>/snapshots/epoch_NNN.safetensors at each 
 
 
 def prepare_records(config: TrainConfig, subset: str) -> list[CropRecord]:
-    """Load a subset of the split(s) and the cached crops (skips are logged).
-
-    One root caches under ``<cache_dir>/<subset>_HxW``; several under
-    ``<cache_dir>/<root folder name>/<subset>_HxW`` each (annotation ids repeat across
-    roots).
+    """Load a subset of the split(s) and the cached crops
+    (:func:`~kpr_track.train.crop_cache.cached_records`); training identities with fewer
+    than 2 crops are dropped.
 
     Raises:
         InputError: see :func:`~kpr_track.train.dataset.load_reid_splits`; also when
             nothing is left.
     """
-    size = config.input_size
-    loaded = load_reid_splits(config.data.roots, subset)
-    records = []
-    for root, samples in loaded:
-        folder = config.cache_dir / (root.name if len(loaded) > 1 else "")
-        part, skipped = cache_crops(samples, folder / f"{subset}_{size[0]}x{size[1]}", size)
-        if skipped:
-            _LOG.info("%s %s: skipped %s", root.name, subset, dict(skipped))
-        records += part
+    records = cached_records(config.data.roots, subset, config.cache_dir, config.input_size)
     if subset == "train":
         records, _ = min_samples_per_identity(records, 2)
     if not records:
@@ -215,7 +204,7 @@ class Trainer:
             if limit and time.monotonic() - started > 60 * limit:
                 _LOG.info("stopping after %.1f min (train.max_minutes)", limit)
                 break
-        self.model.calibration = calibrate_variant(
+        self.model.calibration, self.model.min_part_area = calibrate_variant(
             Variant("trained", self.model.eval(), True),
             self.records,
             f"{'+'.join(Path(r).name for r in cfg.data.roots)} train split",
