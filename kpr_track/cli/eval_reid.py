@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..errors import InputError
 
-DEFAULT_WEIGHTS = "kpr-osnet-0287-mot17-02"
+DEFAULT_WEIGHTS = "kpr-osnet-0287-mot3"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -76,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=0,
         metavar="N",
-        help="write a PNG per query with its top-N gallery samples (first table row's model)",
+        help="write a PNG per query with its top-N gallery samples (first part-based row)",
     )
     parser.add_argument(
         "--visrank-dir", type=Path, default=Path("visrank"), help="folder for --visrank PNGs"
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     if args.visrank > 0:
         from ..train.visrank import write_visrank
 
-        variant = ablation_variants(model, baselines=False)[0]
+        variant = next(v for v in ablation_variants(model) if v.representation == "parts")
         valid = valid_pairs(query, gallery, args.min_frame_gap, args.protocol)
         paths = write_visrank(variant, query, gallery, valid, args.visrank, args.visrank_dir)
         print(f"wrote {len(paths)} ranking images ({variant.name}) to {args.visrank_dir}")

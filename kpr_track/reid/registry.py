@@ -74,15 +74,16 @@ class ReIDEntry:
 
 REID_MODELS: dict[str, ReIDEntry] = {
     "kpr": ReIDEntry(
-        "KPR trained by kpr-track: learned parts + holistic, keypoint prompts",
+        "KPR trained by kpr-track on MOT17-02 + MOT20-01 + MOT16-04 identities: learned "
+        "parts + holistic, keypoint prompts, calibrated fusion of the slots",
         "osnet-retail-0287",
-        weights="kpr-osnet-0287-mot17-02",
+        weights="kpr-osnet-0287-mot3",
     ),
     "kpr-global": ReIDEntry(
         "the holistic embedding of the trained KPR (prompts at its stem), no parts",
         "osnet-retail-0287",
         "global",
-        weights="kpr-osnet-0287-mot17-02",
+        weights="kpr-osnet-0287-mot3",
     ),
     "pose-guided": ReIDEntry(
         "training-free parts on retail-0287, attention from the keypoints",

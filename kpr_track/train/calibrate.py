@@ -30,6 +30,7 @@ from .evaluate import Variant, prepare_inputs
 GALLERY_SIZE = 5  # the tracker's default gallery_size (trackers/config.py)
 MIN_GAP = 5  # frames between a query and its gallery
 MAX_QUERIES = 400  # sampled queries per camera (seeded)
+MAX_PER_IDENTITY = 24  # crops kept per identity, evenly spaced in time (embedding cost)
 # Candidate visibility thresholds, in cells of a 16 x 8 map (1 cell = KPR's argmax rule).
 AREA_CELLS = (1, 2, 4, 6, 8, 12, 16)
 
@@ -73,6 +74,20 @@ def embed_with_areas(
     area = torch.cat(areas).numpy() if learned else np.zeros((len(records), 0), np.float32)
     cells = int(np.prod(captured_size)) if captured_size else 0
     return torch.cat(embeddings).numpy(), torch.cat(visibility).numpy(), area, cells
+
+
+def evenly_spaced(records: list[CropRecord], per_identity: int) -> list[CropRecord]:
+    """At most ``per_identity`` crops of each identity, evenly spaced in frame order
+    (order of ``records`` kept)."""
+    by_identity: dict[str, list[int]] = {}
+    for index, record in enumerate(records):
+        by_identity.setdefault(record.identity, []).append(index)
+    keep = []
+    for indices in by_identity.values():
+        indices.sort(key=lambda i: records[i].frame)
+        picks = np.linspace(0, len(indices) - 1, min(per_identity, len(indices))).round()
+        keep += [indices[int(i)] for i in np.unique(picks)]
+    return [records[i] for i in sorted(keep)]
 
 
 def gallery_pairs(
@@ -175,7 +190,8 @@ def calibrate_variant(
 
     Args:
         variant: the model and representation to calibrate (as used when tracking).
-        records: crops with identities (the training subset: never the test identities).
+        records: crops with identities (the training subset: never the test identities);
+            at most :data:`MAX_PER_IDENTITY` of each identity are used.
         source: provenance text stored in the calibration (data set and split).
         batch_size: crops per forward pass.
 
@@ -188,6 +204,7 @@ def calibrate_variant(
     Raises:
         ConfigError: with fewer than two same- or different-identity pairs.
     """
+    records = evenly_spaced(records, MAX_PER_IDENTITY)
     embeddings, visibility, areas, cells = embed_with_areas(variant, records, batch_size)
     statistic = f"gallery-min-{GALLERY_SIZE}"
     chosen = float(variant.model.min_part_area)
