@@ -94,7 +94,8 @@ def test_tracker_and_ranking_read_the_same_evidence(trained_pairs):
     distance, expected = slot_distances(q, qv, g, gv)
     np.testing.assert_array_equal(both.transpose(1, 0, 2), expected)
     np.testing.assert_allclose(
-        np.where(expected, tracked.transpose(1, 0, 2), 0), np.where(expected, distance, 0),
+        np.where(expected, tracked.transpose(1, 0, 2), 0),
+        np.where(expected, distance, 0),
         atol=1e-5,
     )
     p_same = calibration.fused_probability(tracked, both).T
@@ -121,3 +122,19 @@ def test_part_visibility_needs_its_minimum_area(trained_pairs, mot17_reid_split)
         model.min_part_area = 0.0
     np.testing.assert_array_equal(strict, areas[:16] >= 4 / cells - 1e-6)
     assert strict.sum() < visibility[:16, 1:].sum()
+
+
+def test_shipped_kpr_carries_its_fusion_and_visibility_threshold():
+    """``--reid kpr`` ships the calibration of the tracker's statistic, fitted on the
+    training identities of the three training sequences, and its visibility threshold."""
+    from kpr_track.reid.registry import REID_MODELS, reid_calibration
+    from kpr_track.train.calibrate import AREA_CELLS
+
+    model = REID_MODELS["kpr"].model()
+    calibration = reid_calibration("kpr", model)
+    assert calibration.statistic == "gallery-min-5"
+    for name in ("MOT17-02", "MOT20-01", "MOT16-04-first50"):
+        assert name in calibration.source
+    assert "PETS09" not in calibration.source
+    assert round(model.min_part_area * 128) in AREA_CELLS
+    assert reid_calibration("kpr-global").statistic == "gallery-min-5"

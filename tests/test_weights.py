@@ -52,6 +52,7 @@ def add_entry(monkeypatch, **fields) -> WeightsEntry:
         ("osnet-retail-0287", "kpr_track"),
         ("osnet-retail-0288", "kpr_track"),
         ("kpr-osnet-0287-mot17-02", "kpr_track"),
+        ("kpr-osnet-0287-mot3", "kpr_track"),
     ],
 )
 def test_resolves_from_installed_package(name, package):

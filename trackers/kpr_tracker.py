@@ -332,9 +332,9 @@ class KPRTracker(BaseTracker):
         ``p_same`` is the calibration's fused evidence of the per-slot gallery minima
         (holistic + the shared parts, :meth:`~kpr_track.reid.calibration.
         DistanceCalibration.fused_probability`), 0.5 where the pair does not share the
-        holistic slot (or the track has no memory yet); ``w_app`` grows with the number of shared slots up to
-        ``full_weight_parts`` (or all the model's slots when it has fewer, e.g. 1 for a
-        global embedding).
+        holistic slot (or the track has no memory yet); ``w_app`` grows with the number
+        of shared slots up to ``full_weight_parts`` (or all the model's slots when it has
+        fewer, e.g. 1 for a global embedding).
         """
         if not self._uses_appearance(detections):
             return None, 0.0
