@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from .calibration import DistanceCalibration
     from .model import KPRModel
 
-DEFAULT_REID = "kpr-global"
+# Chosen on tracking PETS09-S2L1 (never trained or tuned on) and on ReID (issue 17):
+# the trained parts fused with the holistic slot by calibrated evidence.
+DEFAULT_REID = "kpr"
 # --reid-backend choices: PyTorch, or onnxruntime on a `kpr-track export --format onnx` file.
 REID_BACKENDS = ("torch", "onnx")
 
