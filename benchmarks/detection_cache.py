@@ -398,7 +398,8 @@ def build_cache(
 
 def slot_calibration(slot: str) -> DistanceCalibration:
     """The calibration the ``--reid`` model behind a cache slot ships (in its weights or
-    in ``kpr_track/assets/calibrations.json``, fitted on the MOT17-02 training identities)."""
+    in ``kpr_track/assets/calibrations.json``, fitted on the training identities of MOT17-02,
+    MOT20-01 and MOT16-04-first50)."""
     from kpr_track.reid import reid_calibration
 
     return reid_calibration(SLOT_REID[slot])

@@ -26,8 +26,8 @@ tracker runs on the same cached detections, with the sequence's frame rate:
   Ultralytics BoT-SORT, norfair, deep-sort-realtime (alone = one constant embedding).
   Camera-motion compensation is off in every host (the cache keeps no frames).
 
-Appearance rows use the calibration each ``--reid`` model ships (fitted on the MOT17-02
-training identities; :data:`detection_cache.SLOT_REID`).
+Appearance rows use the calibration each ``--reid`` model ships (fitted on the training
+identities of MOT17-02, MOT20-01 and MOT16-04-first50; :data:`detection_cache.SLOT_REID`).
 
 Metrics come from :func:`kpr_track.evaluation.evaluate` (TrackEval). Writes
 ``results.json``, ``results.md`` and ``quality.png`` to ``--out``.

@@ -4,13 +4,14 @@
 plain arrays, so trackers of other libraries (``kpr_track.integrations``) and user code
 never build a :class:`~kpr_track.detections.Detections` themselves::
 
-    kpr = KPR.from_pretrained("kpr-global")
+    kpr = KPR.from_pretrained("kpr")
     embeddings, visibility = kpr.embed(frame_bgr, boxes_xyxy, keypoints)  # (N, P, D), (N, P)
     distances = KPR.distance((embeddings, visibility), (embeddings, visibility))  # (N, N)
     vectors = KPR.flat(embeddings, visibility)  # (N, P * D), unit norm
 
 Shape letters: N detections, P = 1 + K embedding slots (holistic then parts; P = 1 for
-the holistic-only models such as the default ``kpr-global``), D embedding dimension.
+the holistic-only models such as ``kpr-global``; P = 9 for the default ``kpr``), D
+embedding dimension.
 
 Negative prompts come from the other boxes' keypoints of the same call (in
 :func:`~kpr_track.prompts.render_prompts`), so pass every person of the frame in one
@@ -77,7 +78,7 @@ class KPR:
 
         Args:
             name_or_path: a name of :data:`kpr_track.reid.registry.REID_MODELS` (default
-                ``kpr-global``), or the path of a ``.safetensors`` file written by
+                ``kpr``), or the path of a ``.safetensors`` file written by
                 ``kpr-track train`` (part embeddings, with its calibration if it has one).
             device: torch device, e.g. ``"cpu"`` or ``"cuda:0"``.
             pose: top-down pose function (see the class); None: yolo11n-pose on need.

@@ -1,7 +1,8 @@
 """Keypoint prompts rendered into the KPR prompt tensor (DESIGN.md §3, KPR Sec. 3.2).
 
-For every detection ``i`` of a frame, in the coordinates of its own crop
-(the box resized to ``H x W``):
+For every detection ``i`` of a frame, in the coordinates of its own crop (its crop
+window, the box clipped to the frame by :func:`kpr_track.reid.crops.crop_windows`,
+resized to ``H x W``; the same window the crop is cut from):
 
 - each of its own keypoints with confidence > ``min_confidence`` that falls inside
   the crop becomes a 2-D Gaussian (peak 1, std ``sigma`` crop pixels; 0 where one of
@@ -70,6 +71,7 @@ def render_prompts(
     negative_min_score: float = 0.1,
     duplicate_iou: float = 0.7,
     targets: np.ndarray | None = None,
+    windows: np.ndarray | None = None,
 ) -> torch.Tensor:
     """Render positive and negative keypoint prompts for the detections of one frame.
 
@@ -89,6 +91,9 @@ def render_prompts(
             this is a duplicate of it and gives no negatives (NMS-style threshold).
         targets: `(B,)` int indices of the detections to render prompts for (every
             detection still gives negatives); None: all of them (``B = N``).
+        windows: `(B, 4)` float xyxy frame pixels, the crop window of each target (the
+            region its crop is cut from, :func:`kpr_track.reid.crops.crop_windows`);
+            None: the target boxes themselves. Boxes still decide duplicates.
 
     Returns:
         `(B, K + 2, H, W)` float32 tensor in [0, 1], channels
@@ -111,6 +116,11 @@ def render_prompts(
     scores = np.ones(n, np.float32) if scores is None else np.asarray(scores, np.float32)
     if scores.shape != (n,):
         raise InputError(f"render_prompts: expected scores (N,) = ({n},), got {scores.shape}")
+    windows = boxes[targets] if windows is None else np.asarray(windows, np.float32)
+    if windows.shape != (len(targets), 4):
+        raise InputError(
+            f"render_prompts: expected windows (B, 4) = ({len(targets)}, 4), got {windows.shape}"
+        )
     height, width = size
     sigma = width / 22.0 if sigma is None else sigma
     b = len(targets)
@@ -122,7 +132,7 @@ def render_prompts(
     if b == 0:
         return prompts
 
-    coords = keypoints_in_crops(boxes[targets], keypoints, size)  # (B, N, 17, 2)
+    coords = keypoints_in_crops(windows, keypoints, size)  # (B, N, 17, 2)
     inside = (
         (coords[..., 0] >= 0) & (coords[..., 0] < width)
         & (coords[..., 1] >= 0) & (coords[..., 1] < height)

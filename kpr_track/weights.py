@@ -125,6 +125,15 @@ REGISTRY: dict[str, WeightsEntry] = {
             package_member=("kpr_track", "assets/kpr_osnet0287_mot17_02.safetensors"),
             option="kpr-track eval-reid --weights PATH",
         ),
+        # kpr-track's KPR on the retail-0287 trunk (K = 8, D = 256, float16, with its
+        # calibration and part visibility threshold), trained on the train identities of
+        # MOT17-02 + MOT20-01 + MOT16-04-first50: configs/train/kpr_osnet0287_mot3.yaml.
+        WeightsEntry(
+            name="kpr-osnet-0287-mot3",
+            filename="kpr_osnet0287_mot3.safetensors",
+            sha256="51850d4e61421d4b170d6d71d149cce3f8cc6f150f8a18919744c10f59a562b3",
+            package_member=("kpr_track", "assets/kpr_osnet0287_mot3.safetensors"),
+        ),
         WeightsEntry(
             name="osnet-retail-0288",
             filename="osnet_retail_0288.safetensors",

@@ -46,7 +46,7 @@ def test_writes_the_four_outputs(pets_run):
     summary = json.loads((pets_run / "summary.json").read_text())
     assert summary["frames"] == CLIP_FRAMES and not summary["interrupted"]
     assert {"detect", "reid", "track", "decode", "end_to_end"} <= set(summary["fps"])
-    assert summary["settings"]["reid"] == "kpr-global"  # the default appearance model
+    assert summary["settings"]["reid"] == "kpr"  # the default appearance model
     video = cv2.VideoCapture(str(pets_run / "video.mp4"))
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == CLIP_FRAMES
     assert (

@@ -26,6 +26,7 @@ def test_wheel_ships_configs_and_trackers(tmp_path):
         "osnet_retail_0287.safetensors",
         "osnet_retail_0288.safetensors",
         "kpr_osnet0287_mot17_02.safetensors",
+        "kpr_osnet0287_mot3.safetensors",
         "calibrations.json",
         "LICENSE-Apache-2.0.txt",
         "sample_pets09.mp4",  # the clip `kpr-track track` tracks without a source

@@ -56,7 +56,7 @@ _SHIPPED = [
 
 def test_the_shipped_weights_include_the_detector_and_every_trunk():
     names = {param.values[0] for param in _SHIPPED}
-    assert {"yolo11n-pose", "osnet-retail-0287", "kpr-osnet-0287-mot17-02"} <= names
+    assert {"yolo11n-pose", "osnet-retail-0287", "kpr-osnet-0287-mot3"} <= names
 
 
 @pytest.mark.parametrize(("name", "package"), _SHIPPED)

@@ -93,28 +93,61 @@ def appearance_cost(
     """Part-visibility distance between track galleries and detections.
 
     The part-visibility distance of KPR (Somers et al., ECCV 2024, Sec. 3.4; see
-    :mod:`kpr_track.reid.distance`) with a gallery per slot: for each slot visible in
-    both, the Euclidean distance to the *closest* of the track's stored embeddings of
-    that slot, then the average over the shared slots, halved into [0, 1]:
+    :mod:`kpr_track.reid.distance`) with a gallery per slot: the average over the shared
+    slots of :func:`appearance_slots`' per-slot gallery minimum:
 
         d(t, n) = sum_i s_i min_g ||f_ig^t - f_i^n||_2 / (2 sum_i s_i),
         s_i = [slot i in the track's gallery] * [slot i visible in the detection]
 
+    Args:
+        gallery_embeddings, gallery_valid, detection_embeddings, detection_visibility,
+            pairs: as :func:`appearance_slots`.
+
+    Returns:
+        ``(distance, shared)``: `(T, N)` (or `(M,)` for ``pairs``) float64 in [0, 1]
+        (1 where nothing is shared) and int64, the number of slots both show (0 = no
+        appearance evidence).
+
+    Raises:
+        InputError: on mismatched shapes.
+    """
+    slot, both = appearance_slots(
+        gallery_embeddings, gallery_valid, detection_embeddings, detection_visibility, pairs
+    )
+    shared = both.sum(axis=-1)
+    total = np.where(both, slot, 0.0).sum(axis=-1)
+    distance = np.where(shared > 0, total / np.maximum(shared, 1), 1.0)
+    return distance.astype(np.float64), shared.astype(np.int64)
+
+
+def appearance_slots(
+    gallery_embeddings: np.ndarray,
+    gallery_valid: np.ndarray,
+    detection_embeddings: np.ndarray,
+    detection_visibility: np.ndarray,
+    pairs: Pairs | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-slot gallery-minimum distance between track galleries and detections.
+
+    For each slot, the Euclidean distance to the *closest* of the track's stored
+    embeddings of that slot, halved into [0, 1]; the statistic the appearance
+    calibration is fitted on (``gallery-min-G``, :mod:`kpr_track.train.calibrate`) and
+    reads as evidence (:meth:`~kpr_track.reid.calibration.DistanceCalibration.logit`).
     Every pair: one matrix product per slot (BLAS). ``pairs``: the dot products of
     those pairs only.
 
     Args:
         gallery_embeddings: `(T, P, G, D)` L2-normalised, ``P = 1 + K`` slots
-            ``[foreground, parts]``, ``G`` stored embeddings per slot.
+            ``[holistic, parts]``, ``G`` stored embeddings per slot.
         gallery_valid: `(T, P, G)` bool, True where an embedding is stored.
         detection_embeddings: `(N, P, D)` L2-normalised.
         detection_visibility: `(N, P)` bool or {0, 1}: slots the detection shows.
         pairs: the pairs to compute; None: every pair.
 
     Returns:
-        ``(distance, shared)``: `(T, N)` (or `(M,)` for ``pairs``) float64 in [0, 1]
-        (1 where nothing is shared) and int64, the number of slots both show (0 = no
-        appearance evidence).
+        ``(distance, shared)``: `(T, N, P)` (or `(M, P)` for ``pairs``) float64 in
+        [0, 1] (1 where the slot is not shared) and bool, True where the track's gallery
+        holds the slot and the detection shows it.
 
     Raises:
         InputError: on mismatched shapes.
@@ -147,10 +180,7 @@ def appearance_cost(
     euclid = np.sqrt(np.clip(2.0 - 2.0 * cosine, 0.0, 4.0))
     euclid = np.where(valid, euclid, np.inf).min(axis=-1)  # (..., P)
     both = valid.any(axis=-1) & det_vis  # (..., P)
-    shared = both.sum(axis=-1)
-    total = np.where(both, euclid, 0.0).sum(axis=-1)
-    distance = np.where(shared > 0, total / np.maximum(shared, 1) / 2.0, 1.0)
-    return distance.astype(np.float64), shared.astype(np.int64)
+    return np.where(both, euclid / 2.0, 1.0).astype(np.float64), both
 
 
 def _slot_products(gallery: np.ndarray, det: np.ndarray) -> np.ndarray:

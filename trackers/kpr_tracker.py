@@ -46,7 +46,7 @@ from .camera_motion import CameraMotion, warp_states
 from .config import TrackerConfig
 from .costs import (
     Pairs,
-    appearance_cost,
+    appearance_slots,
     direction_cost,
     fuse_costs,
     iou_cost,
@@ -329,17 +329,20 @@ class KPRTracker(BaseTracker):
     ) -> tuple[np.ndarray | None, np.ndarray | float]:
         """``(p_same (M,), w_app (M,))`` of ``pairs``, or ``(None, 0)`` for motion only.
 
-        ``p_same`` is 0.5 where the pair shares no visible slot (or the track has no
-        memory yet); ``w_app`` grows with the number of shared slots up to
-        ``full_weight_parts`` (or all the model's slots when it has fewer, e.g. 1 for a
-        global embedding).
+        ``p_same`` is the calibration's fused evidence of the per-slot gallery minima
+        (holistic + the shared parts, :meth:`~kpr_track.reid.calibration.
+        DistanceCalibration.fused_probability`), 0.5 where the pair does not share the
+        holistic slot (or the track has no memory yet); ``w_app`` grows with the number
+        of shared slots up to ``full_weight_parts`` (or all the model's slots when it has
+        fewer, e.g. 1 for a global embedding).
         """
         if not self._uses_appearance(detections):
             return None, 0.0
         rows, cols = pairs
         det_emb = detections.embeddings[det_idx]
         det_vis = detections.visibility[det_idx] > self.config.visibility_threshold
-        distance, shared = np.ones(len(rows)), np.zeros(len(rows), np.int64)
+        slots = det_emb.shape[1]
+        distance, both = np.ones((len(rows), slots)), np.zeros((len(rows), slots), bool)
         members = [r for r in np.unique(rows) if tracks[r].gallery is not None]
         if members:
             gallery = np.stack([tracks[r].gallery for r in members])
@@ -352,10 +355,14 @@ class KPRTracker(BaseTracker):
             compact = np.full(len(tracks), -1)
             compact[members] = np.arange(len(members))
             known = compact[rows] >= 0
-            distance[known], shared[known] = appearance_cost(
+            distance[known], both[known] = appearance_slots(
                 gallery, valid, det_emb, det_vis, (compact[rows[known]], cols[known])
             )
-        probability = np.where(shared > 0, self.calibration.same_probability(distance), 0.5)
+        # The calibrated evidence of the per-slot gallery minima (holistic + shared parts),
+        # the statistic the calibration was fitted on (kpr_track.train.calibrate).
+        shared = both.sum(axis=-1)
+        evidence = self.calibration.fused_probability(distance, both)
+        probability = np.where(both[:, 0], evidence, 0.5)
         full = min(self.config.full_weight_parts, det_emb.shape[1])
         weight = self.config.appearance_weight * np.minimum(shared / full, 1.0)
         return probability, weight

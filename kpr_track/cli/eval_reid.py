@@ -5,13 +5,16 @@ Example::
     kpr-track eval-reid runs/mot17-02-reid --out reid.json
 
 ``--visrank N`` also writes one PNG per query with its N nearest gallery samples.
+Rows: the trained KPR model's calibrated fusion (with, without negative prompts, without
+prompts), its holistic slot alone, its parts alone and the plain average of its slots;
+the untouched retail-0287; then (unless ``--no-baselines``) the training-free baselines
+(pose-guided parts on the retail-0287 trunk with and without negative prompts, the
+untouched retail-0288 global embedding, the ImageNet MobileNetV2 models). Variants that
+differ only in how pairs are scored share one embedding pass. ``--protocol
+occluded-posetrack`` is the reference evaluation of Occluded-PoseTrack-ReID (no gallery
+sample excluded).
 ``--reid NAME`` evaluates one ``--reid`` model as ``kpr-track track`` runs it instead
 (``--reid-backend``, ``--reid-precision``: e.g. its int8 onnxruntime export).
-Rows: the trained KPR model with prompts, without prompts and its own global embedding,
-then the training-free baselines (pose-guided parts on the retail-0287 trunk with and
-without negative prompts, the untouched retail-0287 / retail-0288 global embeddings, the
-ImageNet MobileNetV2 models). ``--protocol occluded-posetrack`` is the reference
-evaluation of Occluded-PoseTrack-ReID (no gallery sample excluded).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 
 from ..errors import InputError
 
-DEFAULT_WEIGHTS = "kpr-osnet-0287-mot17-02"
+DEFAULT_WEIGHTS = "kpr-osnet-0287-mot3"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -64,11 +67,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--out", type=Path, help="write the metrics of every row as JSON")
     parser.add_argument(
+        "--no-baselines",
+        dest="baselines",
+        action="store_false",
+        help="only the trained model's rows and the untouched retail-0287 (no pose-guided, "
+        "retail-0288 or ImageNet rows)",
+    )
+    parser.add_argument(
         "--visrank",
         type=int,
         default=0,
         metavar="N",
-        help="write a PNG per query with its top-N gallery samples (first table row's model)",
+        help="write a PNG per query with its top-N gallery samples (first part-based row)",
     )
     parser.add_argument(
         "--visrank-dir", type=Path, default=Path("visrank"), help="folder for --visrank PNGs"
@@ -131,11 +141,20 @@ def run(args: argparse.Namespace) -> int:
     if protocol == "frame-gap":
         protocol = f"frame-gap (min frame gap {args.min_frame_gap:g})"
     print(f"{len(query)} queries, {len(gallery)} gallery samples, protocol {protocol}")
-    rows = []
-    variants = ablation_variants(model) if args.reid is None else runtime_variants(args)
+    rows, embedded = [], {}
+    if args.reid is None:
+        variants = ablation_variants(model, args.baselines)
+    else:
+        variants = runtime_variants(args)
     for variant in variants:
         metrics = evaluate_variant(
-            variant, query, gallery, args.min_frame_gap, args.batch_size, args.protocol
+            variant,
+            query,
+            gallery,
+            args.min_frame_gap,
+            args.batch_size,
+            args.protocol,
+            embedded=embedded,
         )
         rows.append((variant.name, metrics))
         print(
@@ -151,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     if args.visrank > 0:
         from ..train.visrank import write_visrank
 
-        variant = variants[0]
+        variant = next((v for v in variants if v.representation == "parts"), variants[0])
         valid = valid_pairs(query, gallery, args.min_frame_gap, args.protocol)
         paths = write_visrank(variant, query, gallery, valid, args.visrank, args.visrank_dir)
         print(f"wrote {len(paths)} ranking images ({variant.name}) to {args.visrank_dir}")

@@ -12,7 +12,7 @@ from ..detections import Detections
 from ..errors import ConfigError, InputError
 from ..prompts import empty_prompts, render_prompts
 from .calibration import DistanceCalibration
-from .crops import crop_people
+from .crops import crop_people, crop_windows
 from .model import KPRModel, KPROutput
 
 if TYPE_CHECKING:
@@ -89,8 +89,10 @@ class KPRAppearance:
     """Fills :class:`~kpr_track.detections.Detections` with KPR part embeddings.
 
     The detections of a frame are embedded in chunks of ``batch_size``: each chunk is
-    cropped (one batched RoIAlign) and prompted (one prompt render, with every detection
-    of the frame as a source of negatives), then run through the model.
+    cropped (one batched RoIAlign of each box clipped to the frame,
+    :func:`~kpr_track.reid.crops.crop_windows`) and prompted in the same window (one
+    prompt render, with every detection of the frame as a source of negatives), then run
+    through the model.
 
     Args:
         model: a :class:`KPRModel` (put in eval mode and channels-last here), or an ONNX model
@@ -161,6 +163,7 @@ class KPRAppearance:
         """
         chosen = np.arange(len(detections)) if targets is None else np.asarray(targets, np.int64)
         num_parts = self.net.num_parts
+        windows = crop_windows(detections.boxes[chosen], frame.shape)
         if self.use_prompts:
             prompts = render_prompts(
                 detections.boxes,
@@ -170,10 +173,11 @@ class KPRAppearance:
                 negatives=self.negatives,
                 scores=detections.scores,
                 targets=chosen,
+                windows=windows,
             )
         else:
             prompts = empty_prompts(len(chosen), self.input_size, num_parts)
-        crops = crop_people(frame, detections.boxes[chosen], self.input_size, self.device)
+        crops = crop_people(frame, windows, self.input_size, self.device)
         return crops, prompts.to(self.device)
 
     @torch.inference_mode()

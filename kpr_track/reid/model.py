@@ -34,7 +34,9 @@ class KPROutput(NamedTuple):
             map (the ReID network's embedding for OSNet trunks, the plain average of the
             map for ImageNet trunks).
         visibility: `(B, 1 + K)` float32 in {0, 1}, same order; the holistic slot is
-            always 1 (every crop has one), so two crops always share a slot.
+            always 1 (every crop has one), so two crops always share a slot; a learned
+            part is visible when it wins the argmax on at least
+            :attr:`KPRModel.min_part_area` of the feature map's cells (and one cell).
         part_maps: `(B, 1 + K, h, w)` float32 attention ``[background, part_1..part_K]``.
         global_embedding: `(B, G)` float32, L2-normalised trunk-head embedding (the
             holistic slot alone, where G = D).
@@ -75,8 +77,10 @@ class KPRModel(nn.Module):
     Args:
         num_parts: K (5 or 8).
         attention: ``"learned"``: part maps = softmax over K + 1 classes of a 1x1 conv on
-            the feature map; a part is visible when it wins the argmax at one or more
-            feature-map cells (KPR). ``"pose"``: training-free "fixed attention" of
+            the feature map; a part is visible when it wins the argmax on at least a
+            share :attr:`min_part_area` of the feature-map cells (at least one cell: KPR's
+            rule when the share is 0; the shipped weights carry a share chosen on their
+            training data). ``"pose"``: training-free "fixed attention" of
             BPBReID: part maps = the prompt's own part channels max-pooled to the feature
             map and dilated by one cell; other people's keypoints (negative prompts)
             down-weight only cells the target's own keypoints do not cover
@@ -124,6 +128,7 @@ class KPRModel(nn.Module):
         else:
             self.reduction = nn.Identity()
         self.calibration: DistanceCalibration | None = None
+        self.min_part_area = 0.0  # share of the h x w cells a visible part must win
 
     def features(self, images: torch.Tensor, prompts: torch.Tensor) -> torch.Tensor:
         """`(B, 3, H, W)` normalised crops + `(B, C, H, W)` prompts -> `(B, F, h, w)`."""
@@ -137,8 +142,8 @@ class KPRModel(nn.Module):
             # plain ints: the map size is a constant of the crop size (ONNX export needs it)
             return pose_guided_maps(prompts, tuple(int(s) for s in feature_map.shape[-2:]))
         probabilities = self.part_head(feature_map).softmax(dim=1)  # (B, 1 + K, h, w)
-        winners = F.one_hot(probabilities.argmax(dim=1), self.num_parts + 1)  # (B, h, w, 1 + K)
-        visible = winners.amax(dim=(1, 2))[:, 1:].float()
+        areas = part_areas(probabilities)
+        visible = ((areas > 0) & (areas >= self.min_part_area)).float()
         return probabilities[:, 1:], visible
 
     def forward(self, images: torch.Tensor, prompts: torch.Tensor) -> KPROutput:
@@ -198,6 +203,20 @@ class KPRModel(nn.Module):
         return pooled / maps.sum(dim=(2, 3)).clamp_min(1e-6)[..., None]
 
 
+def part_areas(probabilities: torch.Tensor) -> torch.Tensor:
+    """Share of the feature-map cells each part wins in the argmax over ``[background,
+    parts]``.
+
+    Args:
+        probabilities: `(B, 1 + K, h, w)` part-head softmax (or logits).
+
+    Returns:
+        `(B, K)` float32 in [0, 1].
+    """
+    winners = F.one_hot(probabilities.argmax(dim=1), probabilities.shape[1])  # (B, h, w, 1 + K)
+    return winners.float().mean(dim=(1, 2))[:, 1:]
+
+
 def pose_guided_maps(
     prompts: torch.Tensor, size: torch.Size | tuple[int, int]
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -228,8 +247,9 @@ def pose_guided_maps(
 def save_kpr_weights(model: KPRModel, path: str | Path, *, half: bool = True) -> None:
     """Save a learned-attention KPR model (and its calibration) as one safetensors file.
 
-    The architecture (trunk, ``num_parts``, ``embed_dim``) and the distance calibration
-    go into the file's metadata, so :func:`load_kpr_weights` needs nothing else.
+    The architecture (trunk, ``num_parts``, ``embed_dim``), the part visibility threshold
+    (``min_part_area``) and the distance calibration go into the file's metadata, so
+    :func:`load_kpr_weights` needs nothing else.
     ``half`` stores float16 tensors (BatchNorm counters stay int64).
     """
     from safetensors.torch import save_file
@@ -242,6 +262,7 @@ def save_kpr_weights(model: KPRModel, path: str | Path, *, half: bool = True) ->
         "trunk": model.trunk_name,
         "num_parts": str(model.num_parts),
         "embed_dim": str(model.embed_dim),
+        "min_part_area": repr(float(model.min_part_area)),
     }
     if model.calibration is not None:
         metadata["calibration"] = model.calibration.to_json()
@@ -271,6 +292,7 @@ def load_kpr_weights(path: str | Path) -> KPRModel:
         model.load_state_dict(
             {n: t.float() if t.is_floating_point() else t for n, t in state.items()}
         )
+        model.min_part_area = float(metadata.get("min_part_area", 0.0))
         if "calibration" in metadata:
             model.calibration = DistanceCalibration.from_json(metadata["calibration"], str(path))
     except (SafetensorError, OSError, KeyError, ValueError, RuntimeError) as error:

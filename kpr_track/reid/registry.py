@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from .calibration import DistanceCalibration
     from .model import KPRModel
 
-DEFAULT_REID = "kpr-global"
+# Chosen on tracking PETS09-S2L1 (never trained or tuned on) and on ReID (issue 17):
+# the trained parts fused with the holistic slot by calibrated evidence.
+DEFAULT_REID = "kpr"
 # --reid-backend choices (build_reid): onnxruntime on the CPU where it runs, else PyTorch;
 # PyTorch; onnxruntime (a registered model's cached export, or a .onnx file).
 REID_BACKENDS = ("auto", "torch", "onnx")
@@ -81,15 +83,16 @@ class ReIDEntry:
 
 REID_MODELS: dict[str, ReIDEntry] = {
     "kpr": ReIDEntry(
-        "KPR trained by kpr-track: learned parts + holistic, keypoint prompts",
+        "KPR trained by kpr-track on MOT17-02 + MOT20-01 + MOT16-04 identities: learned "
+        "parts + holistic, keypoint prompts, calibrated fusion of the slots",
         "osnet-retail-0287",
-        weights="kpr-osnet-0287-mot17-02",
+        weights="kpr-osnet-0287-mot3",
     ),
     "kpr-global": ReIDEntry(
         "the holistic embedding of the trained KPR (prompts at its stem), no parts",
         "osnet-retail-0287",
         "global",
-        weights="kpr-osnet-0287-mot17-02",
+        weights="kpr-osnet-0287-mot3",
     ),
     "pose-guided": ReIDEntry(
         "training-free parts on retail-0287, attention from the keypoints",

@@ -21,7 +21,9 @@ class DataConfig:
     """Where the split lives and how crops are made.
 
     Attributes:
-        root: Occluded-PoseTrack-ReID-layout root (PoseTrack21, or a built split).
+        root: Occluded-PoseTrack-ReID-layout root (PoseTrack21, or a built split), or a
+            list of such roots: their samples are pooled, each root's identities and
+            cameras kept distinct (prefixed with the root's folder name).
         cache_dir: crop cache folder; empty: ``<train.output_dir>/crops``.
         input_height: crop height in px.
         input_width: crop width in px.
@@ -29,11 +31,16 @@ class DataConfig:
             this many frames to the query are ignored (``.inf``: all same-camera ones).
     """
 
-    root: str
+    root: str | list[str]
     cache_dir: str = ""
     input_height: int = 256
     input_width: int = 128
     min_frame_gap: float = 30.0
+
+    @property
+    def roots(self) -> list[str]:
+        """The data roots, as a list (one or more)."""
+        return [self.root] if isinstance(self.root, str) else list(self.root)
 
 
 @dataclass(frozen=True)
@@ -55,11 +62,21 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """GiLt + part attention loss weights (KPR defaults)."""
+    """GiLt + part attention loss weights (KPR defaults), plus the tie to the trunk.
+
+    Attributes:
+        margin: triplet margin.
+        label_smoothing: identity and part-attention cross-entropy smoothing.
+        part_weight: weight of the part attention loss (0.35 in KPR).
+        distill_weight: weight of the distillation of the holistic slot towards the
+            untouched trunk's embedding of the same (augmented, unprompted) crop,
+            ``1 - cos`` (0: off). Keeps the trunk's generality while the rest adapts.
+    """
 
     margin: float = 0.3
     label_smoothing: float = 0.1
     part_weight: float = 0.35
+    distill_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +90,9 @@ class OptimConfig:
         min_lr_ratio: final learning rate as a share of ``lr``.
         trunk_lr_factor: the pretrained trunk's learning rate as a share of ``lr``
             (0 freezes it in effect; prompt stem, part head and necks train at ``lr``).
+        freeze_trunk_norm: keep the trunk's BatchNorm statistics as pretrained (its
+            BatchNorm layers stay in eval mode; small P x K batches of a few scenes
+            would otherwise re-estimate them).
     """
 
     lr: float = 3.5e-4
@@ -80,6 +100,7 @@ class OptimConfig:
     warmup_iterations: int = 50
     min_lr_ratio: float = 0.01
     trunk_lr_factor: float = 0.1
+    freeze_trunk_norm: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,6 +173,7 @@ _RANGES = (
     ("loss", "margin", _finite(0), ">= 0"),
     ("loss", "label_smoothing", lambda v: 0 <= v < 1, "in [0, 1)"),
     ("loss", "part_weight", _finite(0), ">= 0"),
+    ("loss", "distill_weight", _finite(0), ">= 0"),
     ("optim", "lr", _finite(0, open_low=True), "a finite number > 0"),
     ("optim", "weight_decay", _finite(0), ">= 0"),
     ("optim", "warmup_iterations", _finite(0), ">= 0 iterations"),
@@ -202,6 +224,15 @@ def config_from_mapping(data: dict, source: str) -> TrainConfig:
             raise ConfigError(
                 f"{source} [{section}]: key {key!r} must be {expected}, got {value!r}"
             )
+    root = values["data"].root
+    if not (
+        (isinstance(root, str) and root)
+        or (isinstance(root, list) and root and all(isinstance(r, str) and r for r in root))
+    ):
+        raise ConfigError(
+            f"{source} [data]: key 'root' must be a folder or a non-empty list of folders, "
+            f"got {root!r}"
+        )
     from ..reid.trunk import TRUNKS
 
     if values["model"].trunk not in TRUNKS:

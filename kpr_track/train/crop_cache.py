@@ -1,8 +1,10 @@
 """Person crops of a ReID split, extracted once and cached as JPEGs plus an index JSON.
 
-Each sample's box is warped to the model input size ``H x W`` (bilinear, outside the
-frame reads black); its keypoints and negative keypoints are mapped into crop pixels
-with the same transform as :func:`kpr_track.prompts.keypoints_in_crops`. The cache
+Each sample is cut exactly as at inference: its crop window (the box clipped to the
+frame, :func:`kpr_track.reid.crops.crop_windows`) resized to the model input size
+``H x W`` by the same RoIAlign (:func:`kpr_track.reid.crops.crop_boxes`); its keypoints
+and negative keypoints are mapped into crop pixels of that window with
+:func:`kpr_track.prompts.keypoints_in_crops`, as the prompts of inference are. The cache
 folder holds ``<ann_id>.jpg`` files and ``index.json``; it is rebuilt when the sample
 list or the size changes. Samples whose box is empty (width or height < 1 px) or lies
 outside the frame are skipped, counted and logged.
@@ -21,10 +23,14 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from .dataset import ReIDSample
+from ..prompts import keypoints_in_crops
+from ..reid.crops import crop_boxes, crop_windows
+from .dataset import ReIDSample, load_reid_splits
 
 _LOG = logging.getLogger(__name__)
 INDEX = "index.json"
+# Part of the cache signature: a cache cut with another crop geometry is rebuilt.
+GEOMETRY = "clipped-window-roialign-v1"
 
 
 @dataclass(frozen=True)
@@ -84,22 +90,28 @@ def cache_crops(
         if frame is None:
             raise InputError(f"{image_path}: frame image missing or unreadable")
         height, width = frame.shape[:2]
+        kept = []
         for sample in people:
             x0, y0, x1, y1 = sample.box
             if x1 - x0 < 1 or y1 - y0 < 1:
                 skipped["empty box"] += 1
-                continue
-            if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
+            elif x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
                 skipped["box outside the frame"] += 1
-                continue
-            crop, to_crop = warp_box(frame, sample.box, size)
+            else:
+                kept.append(sample)
+        if not kept:
+            continue
+        windows = crop_windows(np.stack([s.box for s in kept]), frame.shape)
+        crops = crop_boxes(frame, windows, size).round_().clamp_(0, 255).byte()
+        crops = crops.permute(0, 2, 3, 1).flip(-1).numpy()  # (B, H, W, 3) BGR uint8
+        for sample, window, crop in zip(kept, windows, crops, strict=True):
             path = cache_dir / f"{sample.ann_id}.jpg"
             cv2.imwrite(str(path), crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
             records.append(
                 CropRecord(
                     path=path,
-                    keypoints=to_crop(sample.keypoints),
-                    negatives=to_crop(sample.negatives),
+                    keypoints=window_keypoints(window, sample.keypoints, size),
+                    negatives=window_keypoints(window, sample.negatives, size),
                     identity=sample.identity,
                     camera=sample.camera,
                     frame=sample.frame,
@@ -114,31 +126,46 @@ def cache_crops(
     return records, skipped
 
 
-def warp_box(frame: np.ndarray, box: np.ndarray, size: tuple[int, int]):
-    """Warp the box region of ``frame`` to ``size`` and return the keypoint transform.
+def cached_records(
+    roots: list[str | Path], subset: str, cache_dir: str | Path, size: tuple[int, int]
+) -> list[CropRecord]:
+    """The cached crops of a subset of one or several splits (skips are logged).
 
-    Uses continuous pixel coordinates (a pixel's centre at +0.5), like RoIAlign with
-    ``aligned=True``: crop ``u = (x - x0) * W / (x1 - x0)``.
+    One root caches under ``<cache_dir>/<subset>_HxW``; several under
+    ``<cache_dir>/<root folder name>/<subset>_HxW`` each (annotation ids repeat across
+    roots), identities and cameras kept distinct
+    (:func:`~kpr_track.train.dataset.load_reid_splits`).
+
+    Raises:
+        InputError: see :func:`~kpr_track.train.dataset.load_reid_splits`.
+    """
+    loaded = load_reid_splits(roots, subset)
+    records = []
+    for root, samples in loaded:
+        folder = Path(cache_dir) / (root.name if len(loaded) > 1 else "")
+        part, skipped = cache_crops(samples, folder / f"{subset}_{size[0]}x{size[1]}", size)
+        if skipped:
+            _LOG.info("%s %s: skipped %s", root.name, subset, dict(skipped))
+        records += part
+    return records
+
+
+def window_keypoints(window: np.ndarray, keypoints: np.ndarray, size: tuple[int, int]):
+    """Keypoints in crop pixels of one crop window (confidences kept).
+
+    Args:
+        window: `(4,)` float xyxy frame pixels (:func:`kpr_track.reid.crops.crop_windows`).
+        keypoints: `(..., 17, 3)` float ``(x px, y px, confidence)`` in frame pixels.
+        size: crop ``(H, W)``.
 
     Returns:
-        ``(crop (H, W, 3) uint8, to_crop)`` where ``to_crop`` maps `(..., 17, 3)` frame
-        keypoints to crop pixels (confidences kept).
+        `(..., 17, 3)` float32, ``x, y`` in crop pixels (:func:`keypoints_in_crops`).
     """
-    height, width = size
-    x0, y0, x1, y1 = (float(v) for v in box)
-    sx, sy = width / (x1 - x0), height / (y1 - y0)
-    matrix = np.array(
-        [[sx, 0.0, (0.5 - x0) * sx - 0.5], [0.0, sy, (0.5 - y0) * sy - 0.5]], np.float32
-    )
-    crop = cv2.warpAffine(frame, matrix, (width, height), flags=cv2.INTER_LINEAR)
-
-    def to_crop(keypoints: np.ndarray) -> np.ndarray:
-        out = np.array(keypoints, np.float32, copy=True)
-        out[..., 0] = (out[..., 0] - x0) * sx
-        out[..., 1] = (out[..., 1] - y0) * sy
-        return out
-
-    return crop, to_crop
+    points = np.asarray(keypoints, np.float32)
+    flat = points.reshape(-1, 17, 3)
+    out = flat.copy()
+    out[..., :2] = keypoints_in_crops(np.asarray(window, np.float32)[None], flat, size)[0]
+    return out.reshape(points.shape)
 
 
 def min_samples_per_identity(
@@ -157,7 +184,7 @@ def min_samples_per_identity(
 
 
 def _signature(samples: list[ReIDSample], size: tuple[int, int]) -> str:
-    digest = hashlib.sha256(repr(size).encode())
+    digest = hashlib.sha256(f"{GEOMETRY}|{size!r}".encode())
     for s in samples:
         digest.update(f"{s.ann_id}|{s.image}|{s.box.tolist()}|{s.split}".encode())
     return digest.hexdigest()

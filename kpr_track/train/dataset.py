@@ -12,7 +12,7 @@ image that fall inside the sample's box. The same files come out of
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +122,39 @@ def load_reid_split(root: str | Path, subset: str) -> list[ReIDSample]:
             f"e.g. {missing[:3]}"
         )
     return [samples[ann_id] for ann_id in labels if ann_id in wanted]
+
+
+def load_reid_splits(roots: list[str | Path], subset: str) -> list[tuple[Path, list[ReIDSample]]]:
+    """:func:`load_reid_split` of several roots, identities and cameras kept distinct.
+
+    With one root the samples are as :func:`load_reid_split` gives them; with several,
+    each sample's ``identity`` and ``camera`` are prefixed ``"<root folder name>/"`` so
+    person 3 of one sequence is never person 3 of another.
+
+    Args:
+        roots: dataset roots (distinct folder names when more than one).
+        subset: ``"train"`` or ``"val"``.
+
+    Returns:
+        ``[(root, samples), ...]`` in the order of ``roots``.
+
+    Raises:
+        InputError: see :func:`load_reid_split`; two roots with the same folder name.
+    """
+    paths = [Path(root) for root in roots]
+    names = [path.name for path in paths]
+    if len(set(names)) != len(names):
+        raise InputError(f"data roots {names}: folder names must differ (identity prefixes)")
+    loaded = []
+    for path in paths:
+        samples = load_reid_split(path, subset)
+        if len(paths) > 1:
+            samples = [
+                replace(s, identity=f"{path.name}/{s.identity}", camera=f"{path.name}/{s.camera}")
+                for s in samples
+            ]
+        loaded.append((path, samples))
+    return loaded
 
 
 def _read_video(

@@ -29,8 +29,9 @@ import torch
 
 from ..errors import ConfigError
 from ..prompts import empty_prompts
+from ..reid.calibration import part_evidence
 from ..reid.crops import normalise_rgb255
-from ..reid.distance import part_distance
+from ..reid.distance import evidence_distance, part_distance, slot_distances
 from ..reid.model import KPRModel
 
 if TYPE_CHECKING:
@@ -55,6 +56,11 @@ class Variant:
         prompts: feed keypoint prompts (else the "no prompt" tensor).
         representation: ``"parts"`` (holistic + parts) or ``"global"`` (trunk head).
         negatives: draw other people's keypoints as negative prompts.
+        scoring: how pairs are ranked (:data:`SCORINGS`): ``"average"`` the plain
+            part-visibility distance over shared slots; ``"holistic"`` slot 0 alone;
+            ``"parts"`` the mean of the shared parts alone; ``"fused"`` the calibrated
+            evidence of the model's calibration (:func:`~kpr_track.reid.distance.
+            evidence_distance`).
     """
 
     name: str
@@ -62,6 +68,40 @@ class Variant:
     prompts: bool = True
     representation: str = "parts"
     negatives: bool = True
+    scoring: str = "average"
+
+
+SCORINGS = ("average", "holistic", "parts", "fused")
+
+
+def pair_distance(
+    scoring: str,
+    calibration,
+    q_emb: np.ndarray,
+    q_vis: np.ndarray,
+    g_emb: np.ndarray,
+    g_vis: np.ndarray,
+) -> np.ndarray:
+    """`(Q, G)` ranking distance of one :attr:`Variant.scoring`.
+
+    Pairs without a shared part rank after every pair with one under ``"parts"``.
+
+    Raises:
+        ConfigError: on an unknown scoring, or ``"fused"`` without a calibration.
+    """
+    if scoring == "average":
+        return part_distance(q_emb, q_vis, g_emb, g_vis)[0]
+    if scoring == "holistic":
+        return part_distance(q_emb[:, :1], q_vis[:, :1], g_emb[:, :1], g_vis[:, :1])[0]
+    if scoring == "parts":
+        distance, shared = slot_distances(q_emb, q_vis, g_emb, g_vis)
+        share, mean = part_evidence(distance, shared)
+        return np.where(share > 0, mean, 2.0)
+    if scoring == "fused" and calibration is not None:
+        return evidence_distance(calibration, q_emb, q_vis, g_emb, g_vis)
+    raise ConfigError(
+        f"scoring {scoring!r}: expected one of {SCORINGS} (fused needs a calibration)"
+    )
 
 
 def rank_metrics(
@@ -201,46 +241,80 @@ def evaluate_variant(
     min_frame_gap: float = 30.0,
     batch_size: int = 64,
     protocol: str = "frame-gap",
-) -> dict[str, float]:
+    holistic_too: bool = False,
+    embedded: dict | None = None,
+):
     """mAP / CMC of one variant on a query / gallery split (module docstring protocol).
+
+    Args:
+        holistic_too: also score the first (holistic) slot alone, from the same pass.
+        embedded: a dict kept across calls: variants that differ only in ``scoring``
+            embed once.
 
     Returns:
         :func:`rank_metrics` on all queries, plus the same keys prefixed ``occluded_``
-        on the most occluded third of the queries (:func:`most_occluded`).
+        on the most occluded third of the queries (:func:`most_occluded`); with
+        ``holistic_too`` a pair ``(all slots, holistic slot alone)`` of such dicts.
     """
-    q_emb, q_vis = embed_records(variant, query, batch_size)
-    g_emb, g_vis = embed_records(variant, gallery, batch_size)
-    distance, _ = part_distance(q_emb, q_vis, g_emb, g_vis)
+    key = (id(variant.model), variant.prompts, variant.negatives, variant.representation)
+    embedded = {} if embedded is None else embedded
+    if key not in embedded:
+        embedded[key] = (
+            *embed_records(variant, query, batch_size),
+            *embed_records(variant, gallery, batch_size),
+        )
+    q_emb, q_vis, g_emb, g_vis = embedded[key]
     query_ids = np.array([r.identity for r in query])
     gallery_ids = np.array([r.identity for r in gallery])
     valid = valid_pairs(query, gallery, min_frame_gap, protocol)
-    metrics = rank_metrics(distance, query_ids, gallery_ids, valid)
     hard = most_occluded(query)
-    occluded = rank_metrics(distance[hard], query_ids[hard], gallery_ids, valid[hard])
-    metrics.update({f"occluded_{key}": value for key, value in occluded.items()})
-    return metrics
+
+    def score(distance: np.ndarray) -> dict[str, float]:
+        metrics = rank_metrics(distance, query_ids, gallery_ids, valid)
+        occluded = rank_metrics(distance[hard], query_ids[hard], gallery_ids, valid[hard])
+        metrics.update({f"occluded_{key}": value for key, value in occluded.items()})
+        return metrics
+
+    calibration = variant.model.calibration
+    metrics = score(pair_distance(variant.scoring, calibration, q_emb, q_vis, g_emb, g_vis))
+    if not holistic_too:
+        return metrics
+    return metrics, score(pair_distance("holistic", None, q_emb, q_vis, g_emb, g_vis))
 
 
-def ablation_variants(trained: KPRModel | None) -> list[Variant]:
-    """The rows of the ablation table: the trained model with and without prompts and
-    its own global embedding (when given); the training-free pose-guided parts on the
-    retail-0287 trunk with and without negative prompts; the untouched global
-    embeddings of retail-0287 and retail-0288; the ImageNet MobileNetV2 models."""
+def ablation_variants(trained: KPRModel | None, baselines: bool = True) -> list[Variant]:
+    """The rows of the ablation table.
+
+    With a trained model: its calibrated fusion of the holistic slot and the shared
+    parts (what ``--reid kpr`` ranks and tracks with), the fusion without negative
+    prompts and without any prompt, the holistic slot alone, the parts alone and the
+    plain average of the shared slots (the old ranking); then the untouched retail-0287
+    embedding (always) and, with ``baselines``, the training-free pose-guided parts on
+    retail-0287 with and without negative prompts, the untouched retail-0288 and the
+    ImageNet MobileNetV2 models.
+    """
     rows = []
     parts = 8 if trained is None else trained.num_parts
     if trained is not None:
+        fused = "fused" if trained.calibration is not None else "average"
         rows += [
-            Variant("KPR learned parts, prompts", trained, True),
-            Variant("KPR learned parts, no prompts", trained, False),
-            Variant("KPR global embedding (trunk head)", trained, True, "global"),
-        ]
+            Variant("KPR fused evidence (holistic + parts)", trained, True, scoring=fused),
+            Variant("KPR fused, no negative prompts", trained, True, negatives=False,
+                    scoring=fused),
+            Variant("KPR fused, no prompts", trained, False, scoring=fused),
+            Variant("KPR holistic slot alone", trained, True, scoring="holistic"),
+            Variant("KPR parts alone", trained, True, scoring="parts"),
+            Variant("KPR plain average of shared slots", trained, True),
+        ]  # fmt: skip
     osnet = KPRModel(parts, attention="pose", trunk="osnet-retail-0287")
+    rows.append(Variant("retail-0287 global embedding (untouched)", osnet, True, "global"))
+    if not baselines:
+        return rows
     small = KPRModel(parts, attention="pose", trunk="osnet-retail-0288")
     imagenet = KPRModel(parts, attention="pose", trunk="mobilenetv2-imagenet")
     rows += [
         Variant("pose-guided parts (retail-0287), negatives", osnet, True),
         Variant("pose-guided parts (retail-0287), no negatives", osnet, True, negatives=False),
-        Variant("retail-0287 global embedding (untouched)", osnet, True, "global"),
         Variant("retail-0288 global embedding (untouched)", small, True, "global"),
         Variant("pose-guided parts (ImageNet MobileNetV2)", imagenet, True),
         Variant("global embedding (ImageNet MobileNetV2)", imagenet, True, "global"),

@@ -11,6 +11,8 @@ cosine decay, per-epoch evaluation, logs, curves and resumable checkpoints.
     curves.png                     losses and mAP per epoch
     kpr_head.safetensors           the trained model in float16 with its distance calibration
                                    (fitted on the training crops), for inference
+    snapshots/epoch_NNN.safetensors  the model at each evaluation (float16, no calibration),
+                                   to choose an epoch on the validation identities
 
 A run killed at any point (even mid-epoch, even by SIGKILL) and started again resumes
 from its last checkpoint and ends with the same weights as an uninterrupted run.
@@ -28,41 +30,42 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 import yaml
+from torch import nn
 from tqdm import tqdm
 
 from ..errors import InputError
 from ..reid.model import KPRModel, save_kpr_weights
+from ..reid.trunk import build_trunk
 from .augment import make_batch
 from .calibrate import calibrate_variant
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .crop_cache import CropRecord, cache_crops, min_samples_per_identity
-from .dataset import load_reid_split
+from .crop_cache import CropRecord, cached_records, min_samples_per_identity
 from .evaluate import Variant, evaluate_variant
 from .losses import IdentityHeads, kpr_losses
 from .sampler import PKSampler
 
 _LOG = logging.getLogger(__name__)
 HEAD_FILE = "kpr_head.safetensors"
+SNAPSHOTS = "snapshots"  # <output_dir>/snapshots/epoch_NNN.safetensors at each evaluation
 
 
 def prepare_records(config: TrainConfig, subset: str) -> list[CropRecord]:
-    """Load a subset of the split and its cached crops (skips are logged).
+    """Load a subset of the split(s) and the cached crops
+    (:func:`~kpr_track.train.crop_cache.cached_records`); training identities with fewer
+    than 2 crops are dropped.
 
     Raises:
-        InputError: see :func:`load_reid_split`; also when nothing is left.
+        InputError: see :func:`~kpr_track.train.dataset.load_reid_splits`; also when
+            nothing is left.
     """
-    samples = load_reid_split(config.data.root, subset)
-    size = config.input_size
-    folder = config.cache_dir / f"{subset}_{size[0]}x{size[1]}"
-    records, skipped = cache_crops(samples, folder, size)
-    if skipped:
-        _LOG.info("%s: skipped %s", subset, dict(skipped))
+    records = cached_records(config.data.roots, subset, config.cache_dir, config.input_size)
     if subset == "train":
         records, _ = min_samples_per_identity(records, 2)
     if not records:
-        raise InputError(f"{config.data.root}: no usable {subset} sample left")
+        raise InputError(f"{config.data.roots}: no usable {subset} sample left")
     return records
 
 
@@ -113,6 +116,11 @@ class Trainer:
         self.model = KPRModel(m.num_parts, "learned", m.embed_dim, m.pretrained, trunk=m.trunk).to(
             self.device
         )
+        self.teacher = None
+        if config.loss.distill_weight > 0:
+            # The untouched trunk, frozen: the holistic slot is pulled towards its embedding.
+            self.teacher = build_trunk(m.trunk, m.pretrained).to(self.device).eval()
+            self.teacher.requires_grad_(False)
         self.heads = IdentityHeads(
             len(identities), self.model.trunk.head_dim, m.embed_dim, m.num_parts
         ).to(self.device)
@@ -180,8 +188,13 @@ class Trainer:
             row["epoch"] = self.epoch
             every = cfg.train.eval_every
             if every and self.query and (self.epoch % every == 0 or self.epoch == last):
-                metrics = self.evaluate()
+                metrics, holistic = self.evaluate()
                 row.update(mAP=metrics["mAP"], rank1=metrics["rank1"])
+                row.update(holistic_mAP=holistic["mAP"], holistic_rank1=holistic["rank1"])
+                # A snapshot per evaluation: the model can be chosen on validation later.
+                snapshots = self.output / SNAPSHOTS
+                snapshots.mkdir(exist_ok=True)
+                save_kpr_weights(self.model, snapshots / f"epoch_{self.epoch:03d}.safetensors")
             row["seconds"] = round(time.monotonic() - started, 1)
             self.history.append(row)
             _LOG.info("epoch %d: %s", self.epoch, row)
@@ -191,28 +204,33 @@ class Trainer:
             if limit and time.monotonic() - started > 60 * limit:
                 _LOG.info("stopping after %.1f min (train.max_minutes)", limit)
                 break
-        self.model.calibration = calibrate_variant(
+        self.model.calibration, self.model.min_part_area = calibrate_variant(
             Variant("trained", self.model.eval(), True),
             self.records,
-            f"{Path(cfg.data.root).name} train split",
+            f"{'+'.join(Path(r).name for r in cfg.data.roots)} train split",
         )
         save_kpr_weights(self.model.cpu(), self.output / HEAD_FILE)
         self.model.to(self.device)
         return self.history
 
-    def evaluate(self, prompts: bool = True) -> dict[str, float]:
-        """mAP / CMC of the current model on the query / gallery records."""
+    def evaluate(self, prompts: bool = True) -> tuple[dict[str, float], dict[str, float]]:
+        """mAP / CMC of the current model on the query / gallery records: with every
+        shared slot (parts averaged) and with the holistic slot alone (one embedding
+        pass for both)."""
         variant = Variant("trained", self.model, prompts)
-        metrics = evaluate_variant(
-            variant, self.query, self.gallery, self.config.data.min_frame_gap
-        )
+        gap = self.config.data.min_frame_gap
+        both = evaluate_variant(variant, self.query, self.gallery, gap, holistic_too=True)
         self.model.train()
-        return metrics
+        return both
 
     def _train_epoch(self) -> dict:
         cfg = self.config
         self.model.train()
         self.heads.train()
+        if cfg.optim.freeze_trunk_norm:
+            for module in self.model.trunk.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         steps = cfg.train.iterations_per_epoch
         bar = tqdm(
             range(self.step, steps), desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}", leave=False
@@ -238,11 +256,16 @@ class Trainer:
                 label_smoothing=cfg.loss.label_smoothing,
                 part_weight=cfg.loss.part_weight,
             )
+            total = losses.total
+            if self.teacher is not None:
+                distill = self._distillation(images, outputs.global_features)
+                total = total + cfg.loss.distill_weight * distill
+                self.sums["distill"] = self.sums.get("distill", 0.0) + distill.item()
             self.optimizer.zero_grad(set_to_none=True)
-            losses.total.backward()
+            total.backward()
             self.optimizer.step()
             self.scheduler.step()
-            values = dict(zip(self.sums, (v.item() for v in losses), strict=True))
+            values = dict(zip(_zero_sums(), (v.item() for v in losses), strict=True))
             for key, value in values.items():
                 self.sums[key] += value
             bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()})
@@ -254,6 +277,13 @@ class Trainer:
         row["lr"] = self.optimizer.param_groups[0]["lr"]
         self.step, self.sums = 0, _zero_sums()
         return row
+
+    def _distillation(self, images: torch.Tensor, holistic: torch.Tensor) -> torch.Tensor:
+        """Mean ``1 - cos`` between the holistic slot `(B, G)` (prompted, trained) and the
+        frozen untouched trunk's embedding of the same crops `(B, 3, H, W)` (no prompt)."""
+        with torch.no_grad():
+            target = self.teacher.head(self.teacher.features(images))
+        return (1.0 - F.cosine_similarity(holistic, target, dim=-1)).mean()
 
     def _save(self) -> None:
         state = {f"model.{k}": v for k, v in self.model.state_dict().items()}
