@@ -11,6 +11,7 @@ import pytest
 from kpr_track.config import available_presets
 from kpr_track.errors import ConfigError
 from kpr_track.trackers import KPRTracker, TrackerConfig, build_tracker, load_tracker
+from kpr_track.trackers.link import LinkConfig
 
 
 @pytest.mark.parametrize(("preset", "weight"), [("kpr", 0.5), ("motion", 0.0)])
@@ -23,12 +24,15 @@ def test_shipped_presets_load(preset, weight):
 @pytest.mark.parametrize("preset", ["kpr", "motion"])
 def test_shipped_presets_set_and_document_every_key(preset):
     lines = available_presets("trackers")[preset].read_text().splitlines()
+    sections = ("tracker:", "link:")
     settings = [
-        line for line in lines if re.match(r"^\w+:", line) and not line.startswith("tracker:")
+        line for line in lines if re.match(r"^\w+:", line) and not line.startswith(sections)
     ]
     keys = {line.split(":")[0] for line in settings}
     assert keys == {f.name for f in dataclasses.fields(TrackerConfig)}
-    assert all("#" in line for line in settings), "each key needs a comment with its unit"
+    link = [line.strip() for line in lines if re.match(r"^  \w+:", line)]  # the link section
+    assert {line.split(":")[0] for line in link} == {f.name for f in dataclasses.fields(LinkConfig)}
+    assert all("#" in line for line in settings + link), "each key needs a comment with its unit"
 
 
 def test_constructor_defaults_are_the_config_defaults():
