@@ -63,7 +63,7 @@ class LinkConfig:
 
     enabled: bool = True  # link file inputs after the online pass (--link / --no-link)
     max_gap: float = 10.0  # seconds: longest time between a tracklet's end and the next start
-    min_probability: float = 0.6  # [0,1] calibrated p_same a join needs at least
+    min_probability: float = 0.5  # [0,1] calibrated p_same a join needs at least
     max_speed: float = 1.0  # box heights per second the unseen person may move
     min_reach: float = 1.0  # box heights reachable in any gap (detector jitter, turns)
     border_reach: float = 2.0  # >= 1: reach factor for a border exit + border re-entry
@@ -73,7 +73,7 @@ class LinkConfig:
     motion_weight: float = 0.3  # cost units in [0,1] per unit of distance / reach
     gallery_size: int = 10  # >= 1: views kept per tracklet (best score x least overlap)
     visibility_threshold: float = 0.5  # [0,1] a slot counts as seen above it
-    fill_gap: float = 1.0  # seconds: gaps up to this long are interpolated (0 = none)
+    fill_gap: float = 2.0  # seconds: gaps up to this long are interpolated (0 = none)
 
     def __post_init__(self) -> None:
         checks = {
