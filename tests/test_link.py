@@ -199,3 +199,12 @@ def test_fill_gaps_interpolates_short_gaps_only():
     assert fill_gaps(rows, max_frames=0) is rows
     with pytest.raises(InputError, match="two rows in frame 1"):
         fill_gaps(_rows([1, 1], [3, 3], [[0, 0, 1, 1]] * 2), 5)
+
+
+def test_competing_candidates_lower_the_same_person_probability():
+    a, b = _tracklet(1, 1, 10, 0), _tracklet(2, 30, 40, 0, start=(110, 100))
+    config = LinkConfig(motion_weight=0.0)
+    alone = link_costs([a, b], CALIBRATION, FPS, config)[0, 1]
+    rival = _tracklet(3, 25, 40, 1, start=(90, 100))  # another person who could continue a
+    crowded = link_costs([a, b, rival], CALIBRATION, FPS, config)[0, 1]
+    assert np.isfinite(alone) and crowded > alone

@@ -11,7 +11,9 @@ b. appearance evidence: the part-visibility distance (:func:`~kpr_track.reid.dis
    summarised by its median and read as a same-person probability through the appearance
    model's calibration (:class:`~kpr_track.reid.calibration.DistanceCalibration`); a slot
    that is not visible in both views of a pair carries no weight, and a pair of tracklets
-   sharing no visible slot at all has no evidence and is never joined;
+   sharing no visible slot at all has no evidence and is never joined. The calibration
+   assumes balanced pairs; the probability used is its posterior under a uniform prior
+   over the candidates competing for the end and the start (:func:`_candidate_posterior`);
 c. motion plausibility: the person may move at most ``min_reach + max_speed * gap`` box
    heights while unseen (``border_reach`` times that when ``a`` left at the frame border
    and ``b`` entered at a border: the path outside the view is not observed). The
@@ -219,6 +221,7 @@ def link_costs(
     shapes = {t.embeddings.shape[1:] for t in tracklets if t.embeddings is not None}
     if len(shapes) > 1:
         raise InputError(f"link_tracklets: galleries have different (P, D) shapes {shapes}")
+    balanced = np.full((n, n), np.nan)  # calibrated p_same of pairs with evidence
     for a in np.unique(rows[feasible]):
         pick = np.flatnonzero(feasible & (rows == a))
         mine = tracklets[a]
@@ -237,10 +240,36 @@ def link_costs(
             if not shared.any():  # no slot seen by both: no vote, no join
                 continue
             median = float(np.median(distance[:, owner == k][shared]))
-            p_same = float(calibration.same_probability(np.array(median)))
-            if p_same >= config.min_probability:
-                cost[a, cols[pick[k]]] = (1.0 - p_same) + config.motion_weight * motion[pick[k]]
+            balanced[a, cols[pick[k]]] = calibration.same_probability(np.array(median))
+    p_same = _candidate_posterior(balanced)
+    motion_of = np.full((n, n), np.inf)
+    motion_of[rows, cols] = motion
+    joinable = np.nan_to_num(p_same, nan=-1.0) >= config.min_probability
+    cost[joinable] = (1.0 - p_same[joinable]) + config.motion_weight * motion_of[joinable]
     return cost
+
+
+def _candidate_posterior(balanced: np.ndarray) -> np.ndarray:
+    """Same-person probability of each pair given how many candidates compete for it.
+
+    The calibration is fitted on balanced pairs (prior 0.5), so its odds are a likelihood
+    ratio ``LR = p / (1 - p)``. A tracklet end with ``n`` plausible later starts (and a
+    start with ``n`` plausible earlier ends) continues as at most one of them, or as none:
+    a uniform prior ``1 / (n + 1)`` over these outcomes (the larger ``n`` of the two sides)
+    gives ``p = LR pi / (LR pi + 1 - pi)`` (Bayes' rule); one candidate keeps ``p``.
+
+    Args:
+        balanced: `(T, T)` float calibrated p_same, NaN where a pair has no evidence.
+
+    Returns:
+        `(T, T)` float posterior, NaN where ``balanced`` is NaN.
+    """
+    known = ~np.isnan(balanced)
+    competitors = np.maximum(known.sum(axis=1)[:, None], known.sum(axis=0)[None, :])
+    prior = 1.0 / (competitors + 1.0)
+    p = np.clip(balanced, 1e-9, 1 - 1e-9)
+    ratio = p / (1.0 - p)
+    return np.where(known, ratio * prior / (ratio * prior + 1.0 - prior), np.nan)
 
 
 def _motion(a: Tracklet, b: Tracklet, gap: float, frame_rate: float, config: LinkConfig) -> float:
