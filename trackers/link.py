@@ -65,7 +65,7 @@ class LinkConfig:
 
     enabled: bool = True  # link file inputs after the online pass (--link / --no-link)
     max_gap: float = 10.0  # seconds: longest time between a tracklet's end and the next start
-    min_probability: float = 0.5  # [0,1] calibrated p_same a join needs at least
+    min_probability: float = 0.4  # [0,1] calibrated p_same a join needs at least
     max_speed: float = 1.0  # box heights per second the unseen person may move
     min_reach: float = 1.0  # box heights reachable in any gap (detector jitter, turns)
     border_reach: float = 2.0  # >= 1: reach factor for a border exit + border re-entry
