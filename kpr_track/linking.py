@@ -99,7 +99,8 @@ def link_rows(
         recorder_or_collector: what gathered the tracklets of ``rows``.
         calibration: the appearance model's distance calibration.
         frame_rate: frames per second (> 0).
-        config: link settings (``fill_gap`` seconds -> frames at ``frame_rate``).
+        config: link settings (``fill_gap`` seconds -> frames at ``frame_rate``; a gap is
+            filled only across a plausible move, ``min_reach + max_speed x gap`` heights).
 
     Returns:
         The linked, gap-filled rows and a report: tracklets, joins, tracks after,
@@ -111,7 +112,8 @@ def link_rows(
     linked = link_tracklets(tracklets, calibration, frame_rate, config)
     relabelled = rows.relabel(linked)
     linked_at = time.perf_counter()
-    filled = fill_gaps(relabelled, int(round(config.fill_gap * frame_rate)))
+    reach = (config.min_reach, config.max_speed / frame_rate)  # heights, heights per frame
+    filled = fill_gaps(relabelled, int(round(config.fill_gap * frame_rate)), reach)
     done = time.perf_counter()
     report = {
         "tracklets": len(tracklets),

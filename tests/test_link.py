@@ -208,3 +208,9 @@ def test_competing_candidates_lower_the_same_person_probability():
     rival = _tracklet(3, 25, 40, 1, start=(90, 100))  # another person who could continue a
     crowded = link_costs([a, b, rival], CALIBRATION, FPS, config)[0, 1]
     assert np.isfinite(alone) and crowded > alone
+
+
+def test_fill_gaps_leaves_a_jump_between_people_empty():
+    rows = _rows([1, 4], [1, 1], [[0, 0, 10, 20], [200, 0, 210, 20]])  # 10 heights in 3 frames
+    assert len(fill_gaps(rows, 5, reach=(1.0, 0.1))) == 2
+    assert len(fill_gaps(rows, 5, reach=(1.0, 3.0))) == 4

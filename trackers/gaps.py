@@ -128,9 +128,18 @@ class TrackRows:
         return detections, rows.track_ids, rows.interpolated
 
 
-def fill_gaps(rows: TrackRows, max_frames: int) -> TrackRows:
+def fill_gaps(
+    rows: TrackRows,
+    max_frames: int,
+    reach: tuple[float, float] = (np.inf, 0.0),
+) -> TrackRows:
     """``rows`` plus linearly interpolated rows in each track's gaps of at most
     ``max_frames`` missing frames (module docstring).
+
+    A gap across which the box centre moved more than ``reach[0] + reach[1] x (frames
+    from one end to the other)`` box heights (mean of the two ends) is left empty: such a
+    jump is a change of person inside the track, and a line between two people is
+    nobody.
 
     Keypoint coordinates are interpolated like the box; a keypoint's confidence is the
     lower of its two ends', so a joint missing at either end stays missing. Visibility
@@ -139,6 +148,7 @@ def fill_gaps(rows: TrackRows, max_frames: int) -> TrackRows:
     Args:
         rows: the rows of a sequence.
         max_frames: largest number of missing frames filled (0: none).
+        reach: ``(box heights, box heights per frame)`` of the largest plausible move.
 
     Returns:
         The rows and the added ones, sorted by frame; added rows have
@@ -159,8 +169,17 @@ def fill_gaps(rows: TrackRows, max_frames: int) -> TrackRows:
             frame = int(frames[1:][steps == 0][0])
             raise InputError(f"track {int(track_id)} has two rows in frame {frame}")
         for k in np.flatnonzero((steps > 1) & (steps <= max_frames + 1)):
-            added.append(_interpolate(rows, int(index[k]), int(index[k + 1])))
+            a, b = int(index[k]), int(index[k + 1])
+            if _shift(rows.boxes[a], rows.boxes[b]) <= reach[0] + reach[1] * steps[k]:
+                added.append(_interpolate(rows, a, b))
     return TrackRows.concatenate([rows, *added]) if added else rows
+
+
+def _shift(a: np.ndarray, b: np.ndarray) -> float:
+    """Distance between the centres of xyxy boxes ``a`` and ``b`` in mean box heights."""
+    step = (a[:2] + a[2:]) / 2.0 - (b[:2] + b[2:]) / 2.0
+    height = ((a[3] - a[1]) + (b[3] - b[1])) / 2.0
+    return float(np.linalg.norm(step) / height) if height > 0 else np.inf
 
 
 def _interpolate(rows: TrackRows, a: int, b: int) -> TrackRows:
