@@ -304,7 +304,8 @@ class TrackletCollector:
     Memory per track is bounded: its first and last boxes, the boxes of its last
     ``velocity_frames`` frames and a gallery of at most ``gallery_size`` views, the
     detections with the highest ``score x (1 - largest IoU with another detection of the
-    frame)`` that show at least one slot (best-lit, least occluded crops).
+    frame)`` that show at least one slot (best-lit, least occluded crops),
+    each stored as a float16 copy.
 
     Args:
         image_size: ``(width, height)`` px of the frames (for the border test).
@@ -342,7 +343,8 @@ class TrackletCollector:
                 seen = detections.visibility[i] > self.config.visibility_threshold
                 if seen.any():
                     quality = float(detections.scores[i]) * float(clear[i])
-                    view = (quality, next(self._order), detections.embeddings[i], seen)
+                    embedding = detections.embeddings[i].astype(np.float16)  # a copy, half size
+                    view = (quality, next(self._order), embedding, seen)
                     if len(track.views) < self.config.gallery_size:
                         heapq.heappush(track.views, view)
                     elif quality > track.views[0][0]:
