@@ -55,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
     apply_offline_env()
     config = load_link_config(args.tracker)
     reader = open_frames(args.video)
-    results = read_mot_results(Path(args.tracks), last_frame=len(reader) or None)
+    # An image folder keeps its own frame numbers; a video counts from 1 (0: unknown length).
+    last = max(reader.frame_ids) if hasattr(reader, "frame_ids") else len(reader) or None
+    results = read_mot_results(Path(args.tracks), last_frame=last)
     folder = output_dir(Path(args.video), args.out, args.exist_ok)
     if args.reid == "none":
         raise ConfigError("--reid none: linking needs an appearance model")
