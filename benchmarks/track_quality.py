@@ -25,6 +25,11 @@ tracker runs on the same cached detections, with the sequence's frame rate:
   the same detections: boxmot 25 BotSort / DeepOcSort / HybridSort / BoostTrack,
   Ultralytics BoT-SORT, norfair, deep-sort-realtime (alone = one constant embedding).
   Camera-motion compensation is off in every host (the cache keeps no frames).
+- ``<row>+link``: the same online run, then offline linking and gap filling
+  (:mod:`kpr_track.trackers.link`, the ``link`` section of the ``kpr`` preset) on the
+  cached embeddings of the row's own appearance slot, or of the default ``--reid``
+  (``kpr-global``, the ``trained-global`` slot) for motion-only and library rows, as
+  ``kpr-track link`` does for a result file.
 
 Appearance rows use the calibration each ``--reid`` model ships (fitted on the training
 identities of MOT17-02, MOT20-01 and MOT16-04-first50; :data:`detection_cache.SLOT_REID`).
@@ -39,6 +44,7 @@ Run: ``python benchmarks/track_quality.py`` or ``kpr-track bench quality`` (need
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import sys
@@ -75,6 +81,7 @@ from kpr_track.integrations.deep_sort import DeepSortTracker
 from kpr_track.integrations.norfair import NorfairTracker
 from kpr_track.integrations.ultralytics import UltralyticsTracker
 from kpr_track.io.writers import MOTWriter
+from kpr_track.linking import RunRecorder, link_rows
 from kpr_track.trackers import (
     BaseTracker,
     TrackerConfig,
@@ -82,6 +89,7 @@ from kpr_track.trackers import (
     preset_settings,
     shipped_presets,
 )
+from kpr_track.trackers.link import LinkConfig, load_link_config
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,8 @@ class TrackerSpec:
             ``low_score``, which our trackers ignore by themselves).
         host: a key of :data:`HOSTS` (fed like a library tracker); with ``appearance``
             it gets that slot's embeddings.
+        link: cache slot whose embeddings link the tracklets after the online pass
+            (None: online only).
     """
 
     label: str
@@ -110,6 +120,7 @@ class TrackerSpec:
     fps_aware: bool = True
     library: str | None = None
     host: str | None = None
+    link: str | None = None
 
     def build(self, preset: TrackerConfig, frame_rate: float, calibration) -> BaseTracker:
         """A fresh tracker for one sequence of ``frame_rate`` frames/s; ``calibration``
@@ -230,12 +241,33 @@ def _preset_spec(preset: str) -> TrackerSpec:
 _SPECS += [
     _preset_spec(name) for name in shipped_presets() if name not in {s.preset for s in _SPECS}
 ]
+
+
+def _linked(spec: TrackerSpec) -> TrackerSpec:
+    """``spec`` followed by offline linking on its own appearance slot, or on the default
+    --reid's (``trained-global``) when it has none."""
+    if spec.appearance is not None:
+        return dataclasses.replace(spec, label=f"{spec.label}+link", link=spec.appearance)
+    features = spec.features | _HOST_KPR["features"]
+    return dataclasses.replace(
+        spec, label=f"{spec.label}+link", link=_HOST_KPR["appearance"], features=features
+    )
+
+
+LINKED = ("motion", "kpr-retail0287", "kpr-trained-global", "kpr-trained", "kpr", "kpr-global")
+_SPECS += [_linked(s) for s in _SPECS if s.label in LINKED or s.library is not None]
 TRACKERS: dict[str, TrackerSpec] = {spec.label: spec for spec in _SPECS}
 # Opt-in (--trackers ...): the trained head needs one more KPR pass per crop; the
 # pose-guided rows need top-down pose and the ImageNet KPR pass on every crop.
 # The host rows need their libraries (kpr_track.integrations) and the trained KPR pass.
 HOST_ROWS = tuple(f"{host}{suffix}" for host in HOSTS for suffix in ("", "+kpr"))
-OPT_IN = ("kpr-trained", "kpr", "kpr-global", *HOST_ROWS)
+OPT_IN = (
+    "kpr-trained",
+    "kpr",
+    "kpr-global",
+    *(f"{name}+link" for name in ("kpr-trained", "kpr", "kpr-global")),
+    *HOST_ROWS,
+)
 DEFAULT_TRACKERS = [name for name in TRACKERS if name not in OPT_IN]
 
 
@@ -283,7 +315,10 @@ def run(args: argparse.Namespace) -> int:
     cache_seconds = time.perf_counter() - started
     preset = load_tracker("kpr").config
     calibrations = {
-        spec.appearance: slot_calibration(spec.appearance) for spec in specs if spec.appearance
+        slot: slot_calibration(slot)
+        for spec in specs
+        for slot in (spec.appearance, spec.link)
+        if slot is not None
     }
     warps = {
         seq_dir: camera_warps(seq_dir, args.cache_dir, args.max_frames)
@@ -298,9 +333,8 @@ def run(args: argparse.Namespace) -> int:
             details[f"{group}/{source}"] = detection_stats(caches)
             for spec in specs:
                 tracks_dir = args.cache_dir / "tracks" / group / source / spec.label
-                calibration = calibrations.get(spec.appearance)
                 row, per_sequence = track_and_score(
-                    spec, caches, preset, tracks_dir, calibration, warps
+                    spec, caches, preset, tracks_dir, calibrations, warps
                 )
                 rows.append({"sequence": group, "detector": source, **row})
                 details[f"{group}/{source}/{spec.label}"] = per_sequence
@@ -359,34 +393,58 @@ def track_and_score(
     caches: dict,
     preset: TrackerConfig,
     tracks_dir: Path,
-    calibration=None,
+    calibrations: dict | None = None,
     warps: dict | None = None,
+    link_config: LinkConfig | None = None,
 ):
     """Run one tracker over a group's cached sequences, write MOT files, evaluate them.
 
-    Each sequence's tracker gets its ``frameRate`` (seqinfo.ini), the slot's
-    ``calibration`` and, per frame, the cached camera warp (``warps[seq_dir]``).
+    Each sequence's tracker gets its ``frameRate`` (seqinfo.ini), its slot's calibration
+    (``calibrations[slot]``) and, per frame, the cached camera warp (``warps[seq_dir]``).
+    A ``+link`` row links its tracklets with ``link_config`` (default: the ``kpr``
+    preset's ``link`` section) before writing.
     """
     tracks_dir.mkdir(parents=True, exist_ok=True)
+    calibrations = calibrations or {}
+    link_config = link_config or load_link_config("kpr")
     frames = 0
-    track_seconds = 0.0
+    track_seconds = link_seconds = 0.0
     pred_paths = []
     for seq_dir, cache in caches.items():
-        frame_rate = float(read_seqinfo(seq_dir).get("frameRate", 30))
-        tracker = spec.build(preset, frame_rate, calibration)
+        info = read_seqinfo(seq_dir)
+        frame_rate = float(info.get("frameRate", 30))
+        tracker = spec.build(preset, frame_rate, calibrations.get(spec.appearance))
         sequence_warps = (warps or {}).get(seq_dir) if spec.uses_camera else None
+        size = (int(info.get("imWidth", 1920)), int(info.get("imHeight", 1080)))
+        recorder = RunRecorder(size, link_config) if spec.link else None
         writer = MOTWriter(tracks_dir / f"{seq_dir.name}.txt")
         for index, frame_id in enumerate(cache.frame_ids):
             detections = cache.detections(index, spec.appearance)
+            kept = np.ones(len(detections), bool)
             if spec.library or spec.host:
-                detections = detections[detections.scores >= preset.low_score]
+                kept = detections.scores >= preset.low_score
+                detections = detections[kept]
             extra = {}
             if sequence_warps is not None:
                 extra["camera_warp"] = sequence_warps[int(frame_id)]
             start = time.perf_counter()
             ids = tracker.update(detections, **extra)
             track_seconds += time.perf_counter() - start
-            writer.write(int(frame_id), detections, ids)
+            if recorder is None:
+                writer.write(int(frame_id), detections, ids)
+            else:
+                start = time.perf_counter()
+                recorder.add(int(frame_id), cache.detections(index, spec.link)[kept], ids)
+                link_seconds += time.perf_counter() - start
+        if recorder is not None:
+            start = time.perf_counter()
+            rows, _ = link_rows(
+                recorder.rows(), recorder, calibrations[spec.link], frame_rate, link_config
+            )
+            link_seconds += time.perf_counter() - start
+            for frame_id in np.unique(rows.frames):
+                found, ids, _ = rows.frame(int(frame_id))
+                writer.write(int(frame_id), found, ids)
         writer.close()
         frames += len(cache)
         pred_paths.append(writer.path)
@@ -397,7 +455,8 @@ def track_and_score(
         **{name: result["combined"][name] for name in COLUMNS},
         "frames": frames,
         "association_fps": frames / track_seconds if track_seconds > 0 else None,
-        "end_to_end_fps": frames / (pipeline_seconds + track_seconds),
+        "end_to_end_fps": frames / (pipeline_seconds + track_seconds + link_seconds),
+        "link_seconds": round(link_seconds, 3) if spec.link else None,
     }
     return row, result["sequences"]
 
@@ -408,8 +467,7 @@ def stage_seconds(cache: DetectionCache, spec: TrackerSpec) -> float:
     stages = ["decode", "detect"]
     if "keypoints" in spec.features:
         stages.append("pose")
-    if spec.appearance is not None:
-        stages.append(APPEARANCE[spec.appearance])
+    stages += sorted({APPEARANCE[slot] for slot in (spec.appearance, spec.link) if slot})
     return sum(cache.seconds.get(stage, 0.0) for stage in stages)
 
 

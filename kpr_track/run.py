@@ -23,6 +23,7 @@ from .io.writers import (
     write_json_atomic,
     writing,
 )
+from .linking import LinkSetup, RunRecorder, finish
 from .pipeline import StageTimer, TrackingPipeline
 from .signals import signal_of, stop_signals_held
 
@@ -93,6 +94,7 @@ def track_video(
     settings: RunSettings,
     *,
     progress: bool = True,
+    link: LinkSetup | None = None,
 ) -> dict:
     """Run ``pipeline`` over every frame of ``reader`` and write the four outputs.
 
@@ -109,6 +111,12 @@ def track_video(
     (``"interrupted"``, ``"signal"``, ``"error"``) and the exception is
     re-raised, so the folder always holds valid files.
 
+    With ``link`` (files, not live sources), the rows and bounded tracklet galleries are
+    gathered during the run; once every frame is tracked the tracklets are linked, short
+    gaps filled and ``tracks.txt``, ``tracks.json`` and ``video.mp4`` replaced atomically
+    by their linked versions (:mod:`kpr_track.linking`); ``summary.json`` records it under
+    ``"linking"``. Stopped before or during that step, the folder keeps the online files.
+
     Returns:
         The summary written to ``summary.json``.
 
@@ -124,6 +132,9 @@ def track_video(
         folder / "tracks.json", video_name=info.path.stem, images=getattr(reader, "images", None)
     )
     video = VideoWriter(folder / "video.mp4", info.fps, (info.width, info.height))
+    writers = [mot, posetrack, video]
+    recorder = None if link is None else RunRecorder((info.width, info.height), link.config)
+    linking: dict = {"linked": False}
     timer: StageTimer = pipeline.timer
     track_ids_seen: set[int] = set()
     frames = detections_total = 0
@@ -141,15 +152,33 @@ def track_video(
                 frames += 1
                 detections_total += len(detections)
                 track_ids_seen.update(int(t) for t in track_ids[track_ids >= 0])
+            if recorder is not None:
+                with timer("link"):
+                    recorder.add(frame_id, detections, track_ids)
             bar.update()
             bar.set_postfix(tracks=len(track_ids_seen), people=int((track_ids >= 0).sum()))
+        results.close()
+        bar.close()
+        closing_error, writers = close_all(writers), []
+        if closing_error is not None:
+            raise closing_error
+        if recorder is not None and frames:
+            linking = finish(
+                folder,
+                recorder,
+                link,
+                fps=info.fps,
+                size=(info.width, info.height),
+                video_name=info.path.stem,
+                images=getattr(reader, "images", None),
+            )
     except (KeyboardInterrupt, OutputError) as error:
         stopped_by = error
         raise
     finally:
         results.close()  # stops the decoding / detection thread
         bar.close()
-        closing_error = close_all([mot, posetrack, video])
+        closing_error = close_all(writers)
         summary = _summary(
             settings,
             frames,
@@ -161,6 +190,9 @@ def track_video(
             reader.decode,
             folder,
         )
+        summary["linking"] = linking
+        if linking["linked"]:
+            summary["tracks"] = linking["tracks"]
         try:
             write_json_atomic(folder / "summary.json", summary)
         except OutputError as error:

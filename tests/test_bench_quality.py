@@ -60,3 +60,26 @@ def test_unknown_sequence_is_a_one_line_error(capsys):
     assert main(argv) == 2
     error = capsys.readouterr().err.strip()
     assert "unknown sequence(s) ['MOT99']" in error and "\n" not in error
+
+
+def test_link_rows_relabel_the_online_rows_of_the_same_detections(tmp_path):
+    shared_path(*MOT17_02)
+    argv = ["bench", "quality", "--sequences", "MOT17-02-FRCNN", "--detectors", "det"]
+    argv += ["--trackers", "bytetrack", "bytetrack+link", "--max-frames", "8"]
+    argv += ["--out", str(tmp_path), "--cache-dir", str(tmp_path / "cache")]
+    assert main(argv) == 0
+    rows = json.loads((tmp_path / "results.json").read_text())["rows"]
+    assert [r["tracker"] for r in rows] == ["bytetrack", "bytetrack+link"]
+    assert rows[0]["link_seconds"] is None and rows[1]["link_seconds"] >= 0
+    tracks = tmp_path / "cache" / "tracks" / "MOT17-02-FRCNN" / "det"
+    online = np.loadtxt(tracks / "bytetrack" / "MOT17-02-FRCNN.txt", delimiter=",")
+    linked = np.loadtxt(tracks / "bytetrack+link" / "MOT17-02-FRCNN.txt", delimiter=",")
+    # Every online row is in the linked file (same frame and box), under one linked id per
+    # online id; the linked file only adds interpolated rows.
+    mapping: dict[int, set[int]] = {}
+    for row in online:
+        same = linked[(linked[:, 0] == row[0]) & (np.abs(linked[:, 2:6] - row[2:6]).max(1) < 0.01)]
+        assert len(same) == 1
+        mapping.setdefault(int(row[1]), set()).add(int(same[0, 1]))
+    assert all(len(ids) == 1 for ids in mapping.values())
+    assert len(linked) >= len(online)

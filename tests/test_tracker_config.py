@@ -18,6 +18,7 @@ from kpr_track.trackers import (
     preset_settings,
     shipped_presets,
 )
+from kpr_track.trackers.link import LinkConfig
 
 
 def test_kpr_and_motion_presets_ship():
@@ -41,12 +42,15 @@ def test_every_shipped_preset_builds_its_registered_tracker(preset):
 def test_shipped_presets_set_and_document_every_key(preset):
     cls, _ = preset_settings(preset)
     lines = available_presets("trackers")[preset].read_text().splitlines()
+    sections = ("tracker:", "link:")
     settings = [
-        line for line in lines if re.match(r"^\w+:", line) and not line.startswith("tracker:")
+        line for line in lines if re.match(r"^\w+:", line) and not line.startswith(sections)
     ]
     keys = {line.split(":")[0] for line in settings}
     assert keys == {f.name for f in dataclasses.fields(cls.config_class)}
-    assert all("#" in line for line in settings), "each key needs a comment with its unit"
+    link = [line.strip() for line in lines if re.match(r"^  \w+:", line)]  # the link section
+    assert {line.split(":")[0] for line in link} == {f.name for f in dataclasses.fields(LinkConfig)}
+    assert all("#" in line for line in settings + link), "each key needs a comment with its unit"
 
 
 def test_constructor_defaults_are_the_config_defaults():

@@ -144,6 +144,7 @@ def preset_settings(
     """
     path = preset_path("trackers", str(name_or_yaml))
     data = load_yaml(path)
+    data.pop("link", None)  # offline linking settings: kpr_track.trackers.link.load_link_config
     name = data.pop("tracker", None)
     if not isinstance(name, str):
         raise ConfigError(f"{path}: key 'tracker' (a registered tracker name) is required")

@@ -29,6 +29,7 @@ _COMMANDS = (
     "build-reid-split",
     "calibrate",
     "export",
+    "link",
     "bench",
 )
 # Options of `kpr-track` itself; any other first argument is a video or a `track` option.

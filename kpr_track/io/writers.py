@@ -131,9 +131,18 @@ class PoseTrackWriter:
         self._frames = self._annotation_count = self._frames_at_dump = 0
         self._dump()
 
-    def write(self, frame_id: int, detections: Detections, track_ids: np.ndarray) -> None:
+    def write(
+        self,
+        frame_id: int,
+        detections: Detections,
+        track_ids: np.ndarray,
+        interpolated: np.ndarray | None = None,
+    ) -> None:
         """Record one frame (image id = frame number unless ``images`` says otherwise) and
-        its tracked people."""
+        its tracked people; ``interpolated`` `(N,)` bool marks rows filled in by gap
+        interpolation (each annotation's ``"interpolated"`` field; None: all False)."""
+        if interpolated is None:
+            interpolated = np.zeros(len(detections), bool)
         if self.image_records is not None:
             image = dict(self.image_records[frame_id])
         else:
@@ -145,8 +154,13 @@ class PoseTrackWriter:
                 "is_labeled": True,
             }
         annotations = []
-        for box, score, keypoints, track_id in zip(
-            detections.boxes, detections.scores, detections.keypoints, track_ids, strict=True
+        for box, score, keypoints, track_id, filled in zip(
+            detections.boxes,
+            detections.scores,
+            detections.keypoints,
+            track_ids,
+            interpolated,
+            strict=True,
         ):
             if track_id < 0:
                 continue
@@ -163,6 +177,7 @@ class PoseTrackWriter:
                     "scores": np.round(keypoints[:, 2].astype(float), 4).tolist(),
                     "score": round(float(score), 4),
                     "track_id": int(track_id),
+                    "interpolated": bool(filled),
                 }
             )
         with writing(self.path):
