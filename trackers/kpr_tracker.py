@@ -5,7 +5,8 @@ the observation-centric terms of OC-SORT, Cao et al. CVPR 2023, and BoT-SORT's c
 motion compensation):
 
 a. predict every track with the Kalman filter (noise scaled to the frame rate), then
-   map the predictions through the camera warp (``camera_motion``);
+   map the whole track state through the camera warp (``camera_motion``): predicted
+   mean and covariance, kept observations and the state at the last observation;
 b. confirmed and lost tracks vs high-score detections on the fused cost
    (:func:`~.costs.fuse_costs`: ``1 - IoU``, calibrated appearance evidence, OC-SORT
    direction consistency; Mahalanobis / IoU gates);
@@ -42,7 +43,7 @@ from kpr_track.errors import ConfigError, InputError
 
 from .assignment import linear_assignment
 from .base import BaseTracker, register_tracker
-from .camera_motion import CameraMotion, warp_states
+from .camera_motion import CameraMotion, camera_moves, warp_states
 from .config import TrackerConfig
 from .costs import (
     Pairs,
@@ -228,10 +229,13 @@ class KPRTracker(BaseTracker):
         lost = np.array([t.state == TrackState.LOST for t in self._tracks])
         means[lost, 7] = 0.0  # lost tracks coast without changing height (ByteTrack)
         means, covariances = self.kalman.predict(means, covariances)
-        if warp is not None:
-            means, covariances = warp_states(warp, means, covariances, self.config.camera_min_shift)
+        moves = warp is not None and camera_moves(warp, means[:, :2], self.config.camera_min_shift)
+        if moves:
+            means, covariances = warp_states(warp, means, covariances)
         for track, mean, covariance in zip(self._tracks, means, covariances, strict=True):
             track.mean, track.covariance = mean, covariance
+            if moves:
+                track.follow_camera(warp)
             track.mark_predicted()
 
     def _associate(

@@ -21,6 +21,7 @@ import enum
 
 import numpy as np
 
+from .camera_motion import warp_measurements, warp_states
 from .kalman import KalmanFilter, xyah_to_xyxy, xyxy_to_xyah
 
 
@@ -127,6 +128,18 @@ class Track:
         if length == 0 or length < min_motion * last[3]:
             return np.zeros(2)
         return step / length
+
+    def follow_camera(self, warp: np.ndarray) -> None:
+        """Map the kept observations and the filter state saved at the last observation
+        through the `(2, 3)` camera warp (previous -> current frame px), as the tracker
+        maps the predicted state (:func:`~.camera_motion.warp_states`), so the whole track
+        lives in the current frame's pixels."""
+        ages = [age for age, _ in self._observed]
+        boxes = warp_measurements(warp, np.stack([box for _, box in self._observed]))
+        self._observed = list(zip(ages, boxes, strict=True))
+        means, covariances = warp_states(warp, self._anchor[0][None], self._anchor[1][None])
+        self._anchor = (means[0], covariances[0])
+        self._direction = (None, np.zeros(2))  # the cached direction turns with the warp
 
     def mark_predicted(self) -> None:
         """Count one more frame (call once per frame after the Kalman prediction)."""
