@@ -25,8 +25,8 @@ NOTES = """\
   per cache; see the stage table below). `kpr` and `kpr-global` share one KPR forward pass
   (prompt rendering included), so both are charged its full time.
 - kpr-track trackers use the shipped presets for every detector (`kpr`, `motion`: high_score
-  {high_score}, low_score {low_score}, new_track_score {new_track_score}, max_age {max_age}
-  frames, appearance_weight of `kpr` {appearance_weight}), tuned on MOT17-02-raw540 (30 fps)
+  {high_score}, low_score {low_score}, new_track_score {new_track_score}, max_age_s
+  {max_age_s} s, appearance_weight of `kpr` {appearance_weight}), tuned on MOT17-02-raw540 (30 fps)
   and never on PETS09-S2L1 (7 fps); each tracker gets its sequence's frame rate from
   seqinfo.ini. Ablation rows switch one feature off: `-no-oc` (OC-SORT re-update and
   direction term), `-no-cmc` (camera-motion compensation), `-no-fps` (30-fps Kalman noise
@@ -35,8 +35,9 @@ NOTES = """\
   (listed in results.json): the model's own, else fitted on MOT17-02-raw540 ground truth
   (detections matched at IoU >= 0.5, pairs 5 frames apart). MOT17-02 numbers of an
   appearance model trained or calibrated on MOT17-02 are optimistic; PETS09 is the test.
-- Roboflow `trackers` 2.6.1 get the preset's score thresholds and max_age (the library's own
-  0.6 / 0.7 assume ByteTrack's calibrated scores) and library defaults otherwise: {options}.
+- Roboflow `trackers` 2.6.1 get the preset's score thresholds and max_age_s in frames (the
+  library's own 0.6 / 0.7 assume ByteTrack's calibrated scores) and library defaults
+  otherwise: {options}.
   Detections below low_score are dropped before them, as our trackers ignore them. None of
   SORT / ByteTrack / OC-SORT in trackers 2.6.1 takes appearance embeddings
   (`update(detections, frame, timestamp)` on boxes and confidences), so they run on motion

@@ -55,7 +55,7 @@ def test_refound_after_a_gap_under_a_pan_with_the_scene_velocity(world_speed):
 
 def test_a_standing_person_has_no_direction_under_a_pan():
     tracker, track, _ = _pan_run(0.0)
-    direction = track.direction(tracker.config.direction_delta, tracker.config.direction_min_motion)
+    direction = track.direction(tracker.frames.direction_delta, tracker.config.direction_min_motion)
     assert direction.tolist() == [0.0, 0.0]
 
 
