@@ -212,7 +212,7 @@ def test_gallery_keeps_the_last_views_and_matches_the_closest():
     kalman = KPRTracker().kalman
     views = [_looks([1, 0, 0])[0], _looks([0, 1, 0])[0], _looks([0, 0, 1])[0]]
     track = Track(
-        kalman, np.array(box_at(0)), 0.9, np.zeros((17, 3)), views[0], np.ones(1),
+        kalman, np.array(box_at(0)), 0.9, views[0], np.ones(1),
         gallery_size=2, visibility_threshold=0.5,
     )  # fmt: skip
     for view in views[1:]:
@@ -262,17 +262,17 @@ def _refound_velocity(reupdate: bool) -> float:
     (it sped up to 16 px/frame while unseen): the x velocity after the re-update."""
     kalman = KPRTracker().kalman
     track = Track(
-        kalman, np.array(box_at(0)), 0.9, np.zeros((17, 3)), None, None,
+        kalman, np.array(box_at(0)), 0.9, None, None,
         gallery_size=1, visibility_threshold=0.5,
     )  # fmt: skip
     for x in (10, 20, 30):
         track.mean, track.covariance = kalman.predict(track.mean, track.covariance)
         track.mark_predicted()
-        track.update(kalman, np.array(box_at(x)), 0.9, np.zeros((17, 3)), reupdate=reupdate)
+        track.update(kalman, np.array(box_at(x)), 0.9, reupdate=reupdate)
     for _ in range(5):  # 4 frames missed, matched on the 5th
         track.mean, track.covariance = kalman.predict(track.mean, track.covariance)
         track.mark_predicted()
-    track.update(kalman, np.array(box_at(110)), 0.9, np.zeros((17, 3)), reupdate=reupdate)
+    track.update(kalman, np.array(box_at(110)), 0.9, reupdate=reupdate)
     return float(track.mean[4])
 
 

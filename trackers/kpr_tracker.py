@@ -399,7 +399,6 @@ class KPRTracker(BaseTracker):
                 self.kalman,
                 detections.boxes[d],
                 float(detections.scores[d]),
-                detections.keypoints[d],
                 reupdate=self.config.observation_reupdate,
             )
             if remember[d] and self._uses_appearance(detections):
@@ -424,7 +423,6 @@ class KPRTracker(BaseTracker):
             self.kalman,
             detections.boxes[d],
             float(detections.scores[d]),
-            detections.keypoints[d],
             detections.embeddings[d] if appearance else None,
             detections.visibility[d] if appearance else None,
             gallery_size=self.config.gallery_size,

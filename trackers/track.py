@@ -22,7 +22,7 @@ import enum
 import numpy as np
 
 from .camera_motion import warp_measurements, warp_states
-from .kalman import KalmanFilter, xyah_to_xyxy, xyxy_to_xyah
+from .kalman import KalmanFilter, xyxy_to_xyah
 
 
 class TrackState(enum.Enum):
@@ -40,7 +40,6 @@ class Track:
         kalman: the shared filter that owns the motion model.
         box: `(4,)` xyxy px of the first detection.
         score: its detector confidence in [0, 1].
-        keypoints: `(17, 3)` its keypoints ``(x px, y px, conf)``.
         embeddings: `(1+K, D)` its L2-normalised embeddings, or None (no memory yet).
         visibility: `(1+K,)` its slot visibility in [0, 1], or None.
         gallery_size: ``G``, embeddings kept per slot (>= 1).
@@ -64,7 +63,6 @@ class Track:
         kalman: KalmanFilter,
         box: np.ndarray,
         score: float,
-        keypoints: np.ndarray,
         embeddings: np.ndarray | None,
         visibility: np.ndarray | None,
         *,
@@ -80,7 +78,6 @@ class Track:
         self.age = 0
         self.time_since_update = 0
         self.score = float(score)
-        self.keypoints = np.asarray(keypoints, np.float32)
         self.gallery_size = gallery_size
         self.visibility_threshold = visibility_threshold
         self.gallery: np.ndarray | None = None
@@ -91,11 +88,6 @@ class Track:
         self._direction: tuple[tuple | None, np.ndarray] = (None, np.zeros(2))
         if embeddings is not None:
             self.remember(embeddings, visibility)
-
-    @property
-    def box(self) -> np.ndarray:
-        """`(4,)` float64 xyxy px of the current state estimate."""
-        return xyah_to_xyxy(self.mean[:4])
 
     @property
     def last_observation(self) -> np.ndarray:
@@ -151,7 +143,6 @@ class Track:
         kalman: KalmanFilter,
         box: np.ndarray,
         score: float,
-        keypoints: np.ndarray,
         *,
         reupdate: bool = False,
     ) -> None:
@@ -167,7 +158,6 @@ class Track:
         self.hits += 1
         self.time_since_update = 0
         self.score = float(score)
-        self.keypoints = np.asarray(keypoints, np.float32)
 
     def _reupdate(
         self, kalman: KalmanFilter, measurement: np.ndarray, gap: int
