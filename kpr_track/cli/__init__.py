@@ -28,6 +28,7 @@ _COMMANDS = (
     "build-reid-split",
     "calibrate",
     "export",
+    "tune",
     "bench",
 )
 
