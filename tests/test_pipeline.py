@@ -62,9 +62,9 @@ def test_stopping_early_stops_the_worker(pets_video, pets_gt):
 
 
 def test_detections_the_tracker_never_reads_are_not_embedded(pets_video, pose_detector):
-    """PETS09 public detections (scores by rank: about a fifth below the ``kpr`` preset's
-    high_score): embedding only those at or above it gives the same track ids as
-    embedding all, with zeros and visibility 0 for the others."""
+    """PETS09 public detections (scores by rank: about a fifth below a high_score of 0.3):
+    embedding only those at or above it gives the same track ids as embedding all, with
+    zeros and visibility 0 for the others."""
     from kpr_track.reid import build_reid
 
     det_txt = pets_video.parent / "det" / "det.txt"
@@ -73,7 +73,10 @@ def test_detections_the_tracker_never_reads_are_not_embedded(pets_video, pose_de
     class ReadsEverything(KPRTracker):
         appearance_min_score = 0.0
 
-    preset = dataclasses.asdict(load_tracker("kpr").config)
+    preset = dataclasses.asdict(load_tracker("kpr").config) | {
+        "high_score": 0.3,
+        "new_track_score": 0.3,
+    }
 
     def run(tracker_class):
         tracker = tracker_class(**preset, frame_rate=7.0, calibration=appearance.calibration)
