@@ -24,11 +24,15 @@ MOT17_MINI = SHARED / "data" / "MOT17-mini" / "train"
 _MOT17_NAMES = ("02", "04", "05", "09", "10", "11", "13")
 
 # Sequence groups: a group's sequences are evaluated together (TrackEval's combined row).
-# MOT17-02-raw540 (30 fps, crowded) is the sequence the presets are tuned on; PETS09-S2L1
-# (7 fps) is reported on settings it did not choose (configs/trackers/*.yaml).
+# MOT17-02-raw540 (30 fps street), MOT20-01 (25 fps 1080p crowd) and MOT16-04-first50
+# (30 fps 1080p, 50 frames) are the sequences the presets are tuned on; PETS09-S2L1
+# (7 fps) and MOT17-mini are reported on settings they did not choose
+# (configs/trackers/*.yaml).
 SEQUENCE_GROUPS: dict[str, tuple[Path, ...]] = {
     "PETS09-S2L1": (SHARED / "data" / "PETS09-S2L1",),
     "MOT17-02-raw540": (SHARED / "data" / "MOT17-02-raw540",),
+    "MOT20-01": (SHARED / "data" / "MOT20-01",),
+    "MOT16-04-first50": (SHARED / "data" / "MOT16-04-first50",),
     "MOT17-mini": tuple(MOT17_MINI / f"MOT17-{n}-FRCNN" for n in _MOT17_NAMES),
 }
 

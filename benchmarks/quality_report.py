@@ -25,19 +25,20 @@ NOTES = """\
   per cache; see the stage table below). `kpr` and `kpr-global` share one KPR forward pass
   (prompt rendering included), so both are charged its full time.
 - kpr-track trackers use the shipped presets for every detector (`kpr`, `motion`: high_score
-  {high_score}, low_score {low_score}, new_track_score {new_track_score}, max_age {max_age}
-  frames, appearance_weight of `kpr` {appearance_weight}), tuned on MOT17-02-raw540 (30 fps)
+  {high_score}, low_score {low_score}, new_track_score {new_track_score}, max_age_s
+  {max_age_s} s, appearance_weight of `kpr` {appearance_weight}), tuned on MOT17-02-raw540 (30 fps)
   and never on PETS09-S2L1 (7 fps); each tracker gets its sequence's frame rate from
   seqinfo.ini. Ablation rows switch one feature off: `-no-oc` (OC-SORT re-update and
   direction term), `-no-cmc` (camera-motion compensation), `-no-fps` (30-fps Kalman noise
   at every frame rate), `-gallery1` (one stored view per part slot).
 - Appearance rows turn distances into same-person probabilities with the calibration their
   `--reid` model ships (`detection_cache.SLOT_REID`: in the weights file or
-  `kpr_track/assets/calibrations.json`, fitted on the MOT17-02 ReID training identities;
-  each listed with its source in results.json). MOT17-02 numbers of an appearance model
+  `kpr_track/assets/calibrations.json`, fitted on the ReID training identities of
+  MOT17-02, MOT20-01 and MOT16-04-first50; each listed with its source in results.json). MOT17-02 numbers of an appearance model
   trained or calibrated on MOT17-02 are optimistic; PETS09 is the test.
-- Roboflow `trackers` 2.6.1 get the preset's score thresholds and max_age (the library's own
-  0.6 / 0.7 assume ByteTrack's calibrated scores) and library defaults otherwise: {options}.
+- Roboflow `trackers` 2.6.1 get the preset's score thresholds and max_age_s in frames (the
+  library's own 0.6 / 0.7 assume ByteTrack's calibrated scores) and library defaults
+  otherwise: {options}.
   Detections below low_score are dropped before them, as our trackers ignore them. None of
   SORT / ByteTrack / OC-SORT in trackers 2.6.1 takes appearance embeddings
   (`update(detections, frame, timestamp)` on boxes and confidences), so they run on motion

@@ -89,6 +89,7 @@ from kpr_track.trackers import (
     preset_settings,
     shipped_presets,
 )
+from kpr_track.trackers.config import per_frame
 from kpr_track.trackers.link import LinkConfig, load_link_config
 
 
@@ -126,9 +127,11 @@ class TrackerSpec:
         """A fresh tracker for one sequence of ``frame_rate`` frames/s; ``calibration``
         is the appearance slot's (None without appearance)."""
         if self.library is not None:
-            return RoboflowTracker(self.library, **library_options(self.library, preset))
+            options = library_options(self.library, preset, frame_rate)
+            return RoboflowTracker(self.library, **options)
         if self.host is not None:
-            return HOSTS[self.host](self.appearance is not None, preset)
+            max_age = per_frame(preset, frame_rate).max_age
+            return HOSTS[self.host](self.appearance is not None, preset, max_age)
         return load_tracker(
             self.preset,
             self.overrides,
@@ -145,16 +148,17 @@ class TrackerSpec:
         return bool(getattr(settings, "camera_motion", False))
 
 
-def library_options(name: str, preset: TrackerConfig) -> dict:
+def library_options(name: str, preset: TrackerConfig, frame_rate: float = 30.0) -> dict:
     """Settings of a Roboflow tracker aligned with our preset where they mean the same.
 
     Score thresholds follow the preset (they depend on the detector's score scale, and
     the library defaults assume ByteTrack's calibrated 0.6 / 0.7); the lost-track buffer
-    is the preset's ``max_age`` frames (``frame_rate=30`` makes the library's 30-fps
-    buffer a frame count). IoU thresholds, minimum consecutive frames and OC-SORT's
-    direction weight / delta_t keep the library defaults.
+    is the preset's ``max_age_s`` in frames at ``frame_rate`` (``frame_rate=30`` makes
+    the library's 30-fps buffer a frame count). IoU thresholds, minimum consecutive
+    frames and OC-SORT's direction weight / delta_t keep the library defaults.
     """
-    options: dict = {"lost_track_buffer": preset.max_age, "frame_rate": 30.0}
+    buffer = per_frame(preset, frame_rate).max_age
+    options: dict = {"lost_track_buffer": buffer, "frame_rate": 30.0}
     if name in ("sort", "bytetrack"):
         options["track_activation_threshold"] = preset.new_track_score
     if name in ("bytetrack", "ocsort"):
@@ -163,7 +167,7 @@ def library_options(name: str, preset: TrackerConfig) -> dict:
 
 
 def _boxmot(name: str):
-    def build(appearance: bool, preset: TrackerConfig) -> BaseTracker:
+    def build(appearance: bool, preset: TrackerConfig, max_age: int) -> BaseTracker:
         # BotSort's score thresholds and buffer follow the preset, as for Roboflow's trackers;
         # the others' det_thresh is the preset's new-track score.
         if name == "botsort":
@@ -171,34 +175,35 @@ def _boxmot(name: str):
                 "track_high_thresh": preset.high_score,
                 "track_low_thresh": preset.low_score,
                 "new_track_thresh": preset.new_track_score,
-                "track_buffer": preset.max_age,
+                "track_buffer": max_age,
             }
         else:
-            options = {"det_thresh": preset.new_track_score, "max_age": preset.max_age}
+            options = {"det_thresh": preset.new_track_score, "max_age": max_age}
         return BoxmotTracker(name, appearance=appearance, camera_motion=False, **options)
 
     return build
 
 
-def _ultralytics(appearance: bool, preset: TrackerConfig) -> BaseTracker:
+def _ultralytics(appearance: bool, preset: TrackerConfig, max_age: int) -> BaseTracker:
     options = {
         "track_high_thresh": preset.high_score,
         "track_low_thresh": preset.low_score,
         "new_track_thresh": preset.new_track_score,
-        "track_buffer": preset.max_age,
+        "track_buffer": max_age,
     }
     return UltralyticsTracker(appearance=appearance, camera_motion=False, **options)
 
 
-# Host trackers of kpr_track.integrations: (appearance on?, our preset) -> tracker.
+# Host trackers of kpr_track.integrations: (appearance on?, our preset, its max_age_s in
+# frames at the sequence's frame rate) -> tracker.
 HOSTS = {
     **{f"boxmot-{n}": _boxmot(n) for n in ("botsort", "deepocsort", "hybridsort", "boosttrack")},
     "ultralytics-botsort": _ultralytics,
-    "norfair": lambda appearance, preset: NorfairTracker(
-        appearance=appearance, reid_hit_counter_max=preset.max_age
+    "norfair": lambda appearance, preset, max_age: NorfairTracker(
+        appearance=appearance, reid_hit_counter_max=max_age
     ),
-    "deep-sort": lambda appearance, preset: DeepSortTracker(
-        appearance=appearance, max_age=preset.max_age
+    "deep-sort": lambda appearance, preset, max_age: DeepSortTracker(
+        appearance=appearance, max_age=max_age
     ),
 }
 # The default --reid model's slot (kpr-global: the trained KPR's holistic embedding).
@@ -350,10 +355,16 @@ def run(args: argparse.Namespace) -> int:
         },
         "preset": {
             k: getattr(preset, k)
-            for k in ("high_score", "low_score", "new_track_score", "max_age", "appearance_weight")
+            for k in (
+                "high_score",
+                "low_score",
+                "new_track_score",
+                "max_age_s",
+                "appearance_weight",
+            )
         },
         "calibration": {slot: c.to_json() for slot, c in calibrations.items()},
-        "library_options": {
+        "library_options": {  # at 30 fps; the buffer scales with each sequence's rate
             name: library_options(name, preset) for name in ("sort", "bytetrack", "ocsort")
         },
         "rows": rows,

@@ -247,18 +247,23 @@ class TrackOptions:
     reid: str = DEFAULT_REID
     reid_backend: str = DEFAULT_BACKEND
     reid_precision: str = DEFAULT_PRECISION
-    imgsz: int = 960
+    imgsz: int | None = None  # px; None: from the source's resolution (default_imgsz)
     conf: float = 0.05
     device: str = "cpu"
     max_frames: int | None = None
 
 
-def build_pipeline(args: TrackOptions, frame_rate: float) -> TrackingPipeline:
+def build_pipeline(
+    args: TrackOptions, frame_rate: float, frame_size: tuple[int, int] | None = None
+) -> TrackingPipeline:
     """The detector, appearance and tracker stages named by ``args`` (``det``, ``tracker``,
     ``reid``, ``reid_backend``, ``reid_precision``, ``imgsz``, ``conf``, ``device``: the
     ``track`` options or any object with those attributes, e.g. :class:`TrackOptions`).
     The tracker gets the sequence's frame rate (frames per second) and the appearance
-    model's ``calibration``."""
+    model's ``calibration``; the detector ``conf``, ``imgsz`` (None: :func:`~.detectors.
+    base.default_imgsz` of ``frame_size``, ``(width, height)`` px) and the
+    ``device`` of its top-down pose model."""
+    from .detectors.base import default_imgsz
     from .reid.registry import build_reid
     from .trackers import load_tracker
 
@@ -271,11 +276,13 @@ def build_pipeline(args: TrackOptions, frame_rate: float) -> TrackingPipeline:
         calibration=None if appearance is None else appearance.calibration,
     )
     kind = args.det.partition(":")[0]
+    imgsz = default_imgsz(args.det, *(frame_size or ())) if args.imgsz is None else args.imgsz
+    options = {}
     if kind == "yolo-pose":
-        options = {"imgsz": args.imgsz, "conf": args.conf, "device": args.device}
-    else:
-        options = {}
+        options = {"imgsz": imgsz, "conf": args.conf, "device": args.device}
+    elif kind == "yolox":
+        options = {"imgsz": imgsz, "conf": args.conf}
     if kind in ("mot", "gt", "yolox") and appearance is not None:
-        options["pose"] = "yolo-pose"
+        options["pose"] = build_detector("yolo-pose", device=args.device).pose_on_boxes
     detector = build_detector(args.det, **options)
     return TrackingPipeline(detector, appearance, tracker)

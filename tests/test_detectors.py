@@ -220,3 +220,43 @@ def test_unloadable_weights_file_is_a_weights_error(tmp_path, spec, suffix):
     path.write_bytes(b"this is not a model")
     with pytest.raises(WeightsError, match=r"broken.*not loadable"):
         build_detector(f"{spec}:{path}")
+
+
+def test_yolox_tiles_a_frame_when_imgsz_exceeds_its_input(pets_frame):
+    """--imgsz acts for yolox: above its fixed 416 input the frame is scaled and tiled, so
+    the small people of a real frame stay found, in frame pixels, and conf filters them."""
+    frame, gt = pets_frame
+    weights = shared_path("weights", "yolox_nano_416x416.onnx")
+    tiled = build_detector(f"yolox:{weights}", imgsz=960, conf=0.3).detect(frame, FRAME_ID)
+    assert count_matches(gt, tiled.boxes) >= 4
+    assert (tiled.scores >= 0.3).all()
+    assert (tiled.boxes[:, 2:] <= [frame.shape[1], frame.shape[0]]).all()
+    assert (tiled.boxes[:, :2] >= 0).all()
+
+
+def test_tiles_cover_the_image_with_overlap():
+    from kpr_track.detectors.yolox import TILE_OVERLAP, _tile_origins
+
+    origins = _tile_origins((720, 960), (416, 416))
+    ys, xs = sorted({y for y, _ in origins}), sorted({x for _, x in origins})
+    assert ys[0] == xs[0] == 0 and ys[-1] + 416 == 720 and xs[-1] + 416 == 960
+    assert all(b - a <= 416 * (1 - TILE_OVERLAP) for a, b in zip(xs, xs[1:], strict=False))
+    assert _tile_origins((300, 400), (416, 416)) == [(0, 0)]
+
+
+@pytest.mark.parametrize(
+    ("spec", "size", "expected"),
+    [
+        ("yolo-pose", (768, 576), 960),  # PETS09: enlarged to where the nano model finds people
+        ("yolo-pose", (960, 540), 960),
+        ("yolo-pose", (1920, 1080), 1920),  # MOT20: small people not halved away
+        ("yolo-pose", (1000, 700), 1024),  # rounded up to a multiple of 32
+        ("yolo-pose", (3840, 2160), 1920),  # capped
+        ("yolox", (1920, 1080), None),  # its own input, no tiling by default
+        ("mot:det.txt", (1920, 1080), None),
+    ],
+)
+def test_default_imgsz_follows_the_source(spec, size, expected):
+    from kpr_track.detectors.base import default_imgsz
+
+    assert default_imgsz(spec, *size) == expected

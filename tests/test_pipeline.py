@@ -62,9 +62,9 @@ def test_stopping_early_stops_the_worker(pets_video, pets_gt):
 
 
 def test_detections_the_tracker_never_reads_are_not_embedded(pets_video, pose_detector):
-    """PETS09 public detections (scores by rank: about a fifth below the ``kpr`` preset's
-    high_score): embedding only those at or above it gives the same track ids as
-    embedding all, with zeros and visibility 0 for the others."""
+    """PETS09 public detections (scores by rank: about a fifth below a high_score of 0.3):
+    embedding only those at or above it gives the same track ids as embedding all, with
+    zeros and visibility 0 for the others."""
     from kpr_track.reid import build_reid
 
     det_txt = pets_video.parent / "det" / "det.txt"
@@ -73,7 +73,10 @@ def test_detections_the_tracker_never_reads_are_not_embedded(pets_video, pose_de
     class ReadsEverything(KPRTracker):
         appearance_min_score = 0.0
 
-    preset = dataclasses.asdict(load_tracker("kpr").config)
+    preset = dataclasses.asdict(load_tracker("kpr").config) | {
+        "high_score": 0.3,
+        "new_track_score": 0.3,
+    }
 
     def run(tracker_class):
         tracker = tracker_class(**preset, frame_rate=7.0, calibration=appearance.calibration)
@@ -90,3 +93,20 @@ def test_detections_the_tracker_never_reads_are_not_embedded(pets_video, pose_de
         np.testing.assert_allclose(det_b.embeddings[~low], det_a.embeddings[~low], atol=1e-5)
         skipped += low.sum()
     assert skipped >= 5
+
+
+def test_build_pipeline_gives_every_detector_its_options():
+    """--conf and --imgsz act for yolox too; the top-down pose model runs on --device; a
+    missing --imgsz follows the source (1080p: 1920 for yolo-pose)."""
+    import torch
+    from conftest import shared_path
+
+    from kpr_track.pipeline import TrackOptions, build_pipeline
+
+    weights = shared_path("weights", "yolox_nano_416x416.onnx")
+    options = TrackOptions(det=f"yolox:{weights}", reid="retail-0287", imgsz=960, conf=0.3)
+    detector = build_pipeline(dataclasses.replace(options, device="cpu:0"), 25.0).detector
+    assert (detector.imgsz, detector.conf) == (960, 0.3)
+    assert detector.pose.__self__.device == torch.device("cpu:0")
+    pose = build_pipeline(TrackOptions(reid="none", imgsz=None), 25.0, (1920, 1080)).detector
+    assert pose.imgsz == 1920

@@ -34,11 +34,13 @@ def unit(v):
 
 
 def test_registry_builds_kpr_and_rejects_unknown_keyword():
-    tracker = build_tracker("kpr", max_age=5)
+    tracker = build_tracker("kpr", max_age_s=5.0)
     assert isinstance(tracker, KPRTracker) and isinstance(tracker, BaseTracker)
-    assert tracker.config.max_age == 5
+    assert tracker.config.max_age_s == 5.0
     with pytest.raises(ConfigError, match="max_agee"):
         build_tracker("kpr", max_agee=5)
+    with pytest.raises(ConfigError, match="'max_age' \\(frames\\) was replaced by 'max_age_s'"):
+        build_tracker("kpr", max_age=5)
 
 
 def test_empty_frames():
@@ -80,7 +82,7 @@ def test_output_ids_follow_input_order():
 
 @pytest.mark.parametrize("appearance_weight", [0.0, 0.5])
 def test_coasting_through_five_missed_frames_keeps_id(appearance_weight):
-    tracker = KPRTracker(max_age=30, appearance_weight=appearance_weight)
+    tracker = KPRTracker(max_age_s=1.0, appearance_weight=appearance_weight)
     speed = 3.0  # px/frame
     for t in range(10):
         assert tracker.update(frame([box_at(100 + speed * t)])).tolist() == [1]
@@ -91,15 +93,46 @@ def test_coasting_through_five_missed_frames_keeps_id(appearance_weight):
     assert tracker.tracks[0].state == TrackState.CONFIRMED
 
 
-@pytest.mark.parametrize(("missed", "expected_id"), [(5, 1), (6, 2)])
-def test_lost_track_removed_after_max_age(missed, expected_id):
-    tracker = KPRTracker(max_age=5, min_hits=1)
+@pytest.mark.parametrize(
+    ("frame_rate", "missed", "expected_id"),
+    [(10.0, 5, 1), (10.0, 6, 2), (30.0, 15, 1), (30.0, 16, 2)],
+)
+def test_lost_track_removed_after_max_age_seconds(frame_rate, missed, expected_id):
+    """max_age_s = 0.5 s is 5 frames at 10 fps and 15 at 30 fps."""
+    tracker = KPRTracker(max_age_s=0.5, min_hits=1, frame_rate=frame_rate)
+    assert tracker.frames.max_age == round(0.5 * frame_rate)
     for _ in range(3):
         tracker.update(frame([box_at(100)]))
     for _ in range(missed):
         tracker.update(Detections.empty())
-    assert len(tracker.tracks) == (1 if missed <= 5 else 0)
+    assert len(tracker.tracks) == (1 if missed <= tracker.frames.max_age else 0)
     assert tracker.update(frame([box_at(100)])).tolist() == [expected_id]
+
+
+@pytest.mark.parametrize(("frame_rate", "frames"), [(7.0, 1), (14.0, 1), (30.0, 3), (60.0, 6)])
+def test_direction_delta_in_seconds_spans_at_least_one_frame(frame_rate, frames):
+    assert KPRTracker(direction_delta_s=0.1, frame_rate=frame_rate).frames.direction_delta == frames
+
+
+@pytest.mark.parametrize(("speed", "refound"), [(float("inf"), True), (2.0, False)])
+def test_lost_track_cannot_jump_across_its_grown_gate(speed, refound):
+    """A track lost for 1 s (30 frames) with a wide-open gate and no IoU bound; a detection
+    3 box heights away is outside what a person walks at 2 heights/s (reach h (0.5 + 2 x
+    1 s) = 2.5 h), so with the bound it starts a new track instead of taking the old id."""
+    tracker = KPRTracker(
+        min_hits=1,
+        min_iou=0.0,
+        gate_threshold=float("inf"),
+        lost_max_speed=speed,
+        match_cost=2.0,
+        frame_rate=30.0,
+    )
+    for _ in range(3):
+        tracker.update(frame([box_at(100)]))
+    for _ in range(29):
+        tracker.update(Detections.empty())
+    ids = tracker.update(frame([box_at(100, y=400.0)]))  # 300 px = 3 heights down
+    assert (ids.tolist() == [1]) is refound
 
 
 def test_low_score_detection_extends_track_but_never_starts_one():
@@ -179,7 +212,7 @@ def test_gallery_keeps_the_last_views_and_matches_the_closest():
     kalman = KPRTracker().kalman
     views = [_looks([1, 0, 0])[0], _looks([0, 1, 0])[0], _looks([0, 0, 1])[0]]
     track = Track(
-        kalman, np.array(box_at(0)), 0.9, np.zeros((17, 3)), views[0], np.ones(1),
+        kalman, np.array(box_at(0)), 0.9, views[0], np.ones(1),
         gallery_size=2, visibility_threshold=0.5,
     )  # fmt: skip
     for view in views[1:]:
@@ -229,17 +262,17 @@ def _refound_velocity(reupdate: bool) -> float:
     (it sped up to 16 px/frame while unseen): the x velocity after the re-update."""
     kalman = KPRTracker().kalman
     track = Track(
-        kalman, np.array(box_at(0)), 0.9, np.zeros((17, 3)), None, None,
+        kalman, np.array(box_at(0)), 0.9, None, None,
         gallery_size=1, visibility_threshold=0.5,
     )  # fmt: skip
     for x in (10, 20, 30):
         track.mean, track.covariance = kalman.predict(track.mean, track.covariance)
         track.mark_predicted()
-        track.update(kalman, np.array(box_at(x)), 0.9, np.zeros((17, 3)), reupdate=reupdate)
+        track.update(kalman, np.array(box_at(x)), 0.9, reupdate=reupdate)
     for _ in range(5):  # 4 frames missed, matched on the 5th
         track.mean, track.covariance = kalman.predict(track.mean, track.covariance)
         track.mark_predicted()
-    track.update(kalman, np.array(box_at(110)), 0.9, np.zeros((17, 3)), reupdate=reupdate)
+    track.update(kalman, np.array(box_at(110)), 0.9, reupdate=reupdate)
     return float(track.mean[4])
 
 

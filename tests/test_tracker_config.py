@@ -66,17 +66,23 @@ def _write(tmp_path, text):
 
 
 def test_custom_yaml_file(tmp_path):
-    tracker = load_tracker(str(_write(tmp_path, "tracker: kpr\nmax_age: 12\nmin_hits: 2\n")))
-    assert (tracker.config.max_age, tracker.config.min_hits) == (12, 2)
+    tracker = load_tracker(str(_write(tmp_path, "tracker: kpr\nmax_age_s: 1.5\nmin_hits: 2\n")))
+    assert (tracker.config.max_age_s, tracker.config.min_hits) == (1.5, 2)
 
 
 @pytest.mark.parametrize(
     ("text", "pattern"),
     [
         ("tracker: kpr\nmax_agee: 3\n", r"custom\.yaml.*max_agee"),  # unknown key
-        ("max_age: 3\n", r"custom\.yaml.*'tracker'"),  # tracker key missing
+        ("max_age_s: 3\n", r"custom\.yaml.*'tracker'"),  # tracker key missing
+        ("tracker: kpr\nmax_age: 60\n", r"custom\.yaml.*'max_age' \(frames\).*'max_age_s'"),
+        (
+            "tracker: kpr\ndirection_delta: 3\n",
+            r"custom\.yaml.*'direction_delta' \(frames\).*'direction_delta_s'",
+        ),
+        ("tracker: kpr\nlost_max_speed: -1\n", r"custom\.yaml.*lost_max_speed"),
         ("tracker: sort\n", r"custom\.yaml.*unknown tracker 'sort'"),
-        ("tracker: kpr\nmax_age: -1\n", r"custom\.yaml.*max_age"),
+        ("tracker: kpr\nmax_age_s: -1\n", r"custom\.yaml.*max_age_s"),
         ("tracker: kpr\nappearance_weight: 1.5\n", r"custom\.yaml.*appearance_weight"),
         ("tracker: kpr\nmin_hits: 0\n", r"custom\.yaml.*min_hits"),
         ("tracker: kpr\nlow_score: 0.7\nhigh_score: 0.5\n", r"custom\.yaml.*low_score"),
@@ -87,7 +93,7 @@ def test_custom_yaml_file(tmp_path):
         ),
         ("tracker: kpr\nmax_appearance_distance: 0.35\n", r"custom\.yaml.*max_appearance_distance"),
         ("tracker: kpr\nreference_fps: 0\n", r"custom\.yaml.*reference_fps"),
-        ("tracker: kpr\nmax_age: ten\n", r"custom\.yaml.*max_age.*int"),
+        ("tracker: kpr\nmax_age_s: ten\n", r"custom\.yaml.*max_age_s.*float"),
     ],
 )
 def test_bad_yaml_names_file_and_key(tmp_path, text, pattern):
@@ -103,7 +109,7 @@ def test_unknown_preset_name():
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
-        ({"max_age": -3}, "max_age"),
+        ({"max_age_s": -3.0}, "max_age_s"),
         ({"appearance_weight": -0.1}, "appearance_weight"),
         ({"gate_threshold": 0.0}, "gate_threshold"),
     ],

@@ -13,7 +13,7 @@ FRAMES = 100
 def test_motion_tracker_keeps_gt_identities_on_pets09(pets_gt):
     rows = np.loadtxt(pets_gt, delimiter=",")
     rows = rows[(rows[:, 0] <= FRAMES) & (rows[:, 6] != 0)]
-    tracker = load_tracker("motion")
+    tracker = load_tracker("motion", frame_rate=7.0)
     gt_to_tracks: dict[int, list[int]] = {}  # gt id -> output ids over its frames
     output = 0
     for frame_id in range(1, FRAMES + 1):
@@ -37,5 +37,5 @@ def test_motion_tracker_keeps_gt_identities_on_pets09(pets_gt):
     )
     assert switches == 0 and merged == 0
     assert len(owners) == len(gt_to_tracks) == 6  # one output track per person
-    # Only the first min_hits - 1 = 2 frames of the 3 people entering after frame 1 are held back.
-    assert output == len(rows) - 3 * 2
+    # Only the first min_hits - 1 frames of the 3 people entering after frame 1 are held back.
+    assert output == len(rows) - 3 * (tracker.config.min_hits - 1)

@@ -101,6 +101,11 @@ def build_tracker(name: str, **kwargs: Any) -> BaseTracker:
         ConfigError: on an unknown name, an unknown keyword or an out-of-range value.
     """
     cls = tracker_class(name)
+    renamed = getattr(cls.config_class, "renamed", {})
+    for key in set(kwargs) & set(renamed):
+        raise ConfigError(
+            f"tracker {name!r}: setting {key!r} (frames) was replaced by {renamed[key]!r} (seconds)"
+        )
     try:
         return cls(**kwargs)
     except TypeError as error:

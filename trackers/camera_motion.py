@@ -6,7 +6,11 @@ Kalman filter reads as the people moving. As in BoT-SORT (Aharon, Orfaig & Bobro
 optical-flow variant): corners of the previous frame (Shi-Tomasi) are followed into the
 current frame with pyramidal Lucas-Kanade optical flow, a 4-dof similarity
 (rotation, uniform scale, translation) is fitted to the moved points with RANSAC, and
-each track's predicted state is mapped through it before association.
+each track's whole state is mapped through it before association: the predicted Kalman
+mean and covariance (:func:`warp_states`) and the observations kept for OC-SORT's
+re-update and direction term, with the filter state saved at the last observation
+(:meth:`~.track.Track.follow_camera`), so a re-found track's gap and direction are
+measured in the current frame's pixels and a standing person keeps zero velocity.
 
 On a static camera the estimate is noise: :func:`warp_states` leaves the states
 untouched when no track centre would move by ``min_shift`` pixels (the tracker's
@@ -80,6 +84,30 @@ class CameraMotion:
         return None if warp is None else warp.astype(np.float64)
 
 
+def camera_moves(warp: np.ndarray, centres: np.ndarray, min_shift: float) -> bool:
+    """Whether ``warp`` moves any of the `(T, 2)` px ``centres`` by ``min_shift`` px or more
+    (below that, on a static camera, the estimate is noise and is not applied)."""
+    warp = np.asarray(warp, np.float64)
+    centres = np.asarray(centres, np.float64).reshape(-1, 2)
+    if len(centres) == 0:
+        return False
+    moved = centres @ warp[:, :2].T + warp[:, 2]
+    return bool(np.linalg.norm(moved - centres, axis=1).max() >= min_shift)
+
+
+def _jacobian(warp: np.ndarray) -> np.ndarray:
+    """`(8, 8)` linear part of the warp on a state ``(cx, cy, a, h, vcx, vcy, va, vh)``:
+    ``R`` on the centre and its velocity, ``s = sqrt(det R)`` on the height and its
+    velocity, 1 on the aspect."""
+    linear = np.asarray(warp, np.float64)[:, :2]
+    scale = float(np.sqrt(max(np.linalg.det(linear), 0.0)))
+    jacobian = np.eye(8)
+    jacobian[:2, :2] = linear
+    jacobian[4:6, 4:6] = linear
+    jacobian[3, 3] = jacobian[7, 7] = scale
+    return jacobian
+
+
 def warp_states(
     warp: np.ndarray, means: np.ndarray, covariances: np.ndarray, min_shift: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -94,23 +122,31 @@ def warp_states(
         warp: `(2, 3)` affine, previous frame -> current frame, px.
         means: `(T, 8)`.
         covariances: `(T, 8, 8)`.
-        min_shift: px; when no centre moves this much the inputs come back unchanged.
+        min_shift: px; when no centre moves this much (:func:`camera_moves`) the inputs
+            come back unchanged.
 
     Returns:
         The warped ``(means (T, 8), covariances (T, 8, 8))``.
     """
     warp = np.asarray(warp, np.float64)
-    linear, shift = warp[:, :2], warp[:, 2]
-    centres = np.asarray(means, np.float64)[:, :2]
-    moved = centres @ linear.T + shift
-    if len(centres) == 0 or np.linalg.norm(moved - centres, axis=1).max() < min_shift:
+    if not camera_moves(warp, np.asarray(means)[:, :2], min_shift):
         return means, covariances
-    scale = float(np.sqrt(max(np.linalg.det(linear), 0.0)))
-    jacobian = np.eye(8)
-    jacobian[:2, :2] = linear
-    jacobian[4:6, 4:6] = linear
-    jacobian[3, 3] = jacobian[7, 7] = scale
+    jacobian = _jacobian(warp)
     means = np.asarray(means, np.float64) @ jacobian.T
-    means[:, :2] += shift
+    means[:, :2] += warp[:, 2]
     covariances = jacobian @ np.asarray(covariances, np.float64) @ jacobian.T
     return means, covariances
+
+
+def warp_measurements(warp: np.ndarray, measurements: np.ndarray) -> np.ndarray:
+    """Map `(..., 4)` ``(cx, cy, a, h)`` boxes (a track's observation history) through an
+    image warp as :func:`warp_states` maps a state's first four entries.
+
+    Returns:
+        `(..., 4)` float64 in the current frame's pixels.
+    """
+    warp = np.asarray(warp, np.float64)
+    boxes = np.array(measurements, np.float64)
+    boxes[..., :2] = boxes[..., :2] @ warp[:, :2].T + warp[:, 2]
+    boxes[..., 3] *= _jacobian(warp)[3, 3]
+    return boxes

@@ -3,6 +3,12 @@
 A preset (``configs/trackers/<name>.yaml``) holds ``tracker: <registered name>`` plus
 the keyword arguments of that tracker; unknown keys and out-of-range values are a
 :class:`~kpr_track.errors.ConfigError` naming the file and the key.
+
+Durations are settings in seconds (``max_age_s``, ``direction_delta_s``) and speeds per
+second (``lost_max_speed``), so one preset means the same at 7 and at 30 fps; they
+become frame counts in one place, :func:`per_frame`, with the sequence's frame rate.
+The keys that counted frames before (``max_age``, ``direction_delta``) are a
+ConfigError naming their replacement.
 """
 
 from __future__ import annotations
@@ -11,13 +17,16 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from kpr_track.config import available_presets, from_mapping, load_yaml, preset_path
 from kpr_track.errors import ConfigError
 
 from .base import BaseTracker, tracker_class
 from .kalman import CHI2_99_4DOF
+
+# Keys that counted frames before durations were set in seconds -> their replacement.
+RENAMED = {"max_age": "max_age_s", "direction_delta": "direction_delta_s"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +36,8 @@ class TrackerConfig:
     Raises:
         ConfigError: at construction, naming the field, when a value is out of range.
     """
+
+    renamed: ClassVar[dict[str, str]] = RENAMED  # old frame keys -> new keys (build_tracker)
 
     high_score: float = 0.5  # [0,1] score: detections at or above it enter the first round
     low_score: float = 0.1  # [0,1] score: detections below it are ignored
@@ -47,14 +58,21 @@ class TrackerConfig:
     memory_max_overlap: float = 0.3  # IoU in [0,1]: a detection overlapping another more
     # than this does not update the appearance memory (occluded crop)
     visibility_threshold: float = 0.5  # [0,1] visibility above which a part counts as seen
-    max_age: int = 30  # frames a lost track is kept for re-identification
-    min_hits: int = 3  # frames: consecutive matches before a new track is output
+    max_age_s: float = 2.0  # seconds >= 0 a lost track is kept for re-identification
+    # Detections (a count, not a time): consecutive matches before a new track is output.
+    # Confirmation asks the detector for repeated evidence, which every frame gives once.
+    min_hits: int = 3
+    # Box heights per second >= 0: a lost track may take a detection only within
+    # h * (0.5 + lost_max_speed * gap seconds) of its last observed centre (h its height),
+    # however wide its Kalman gate has grown (inf: no bound).
+    lost_max_speed: float = 2.0
     score_scaled_noise: bool = False  # scale Kalman measurement noise by (1 - score)
     reference_fps: float = 30.0  # frames/s at which the Kalman noise constants hold (> 0)
     noise_exponent: float = 1.0  # >= 0: process noise std x (reference_fps / fps)^exponent
     observation_reupdate: bool = True  # OC-SORT ORU: re-run the filter over a gap
     direction_weight: float = 0.2  # cost units in [0,1]: OC-SORT OCM weight (0 = off)
-    direction_delta: int = 3  # frames >= 1: OCM velocity from observations this far apart
+    direction_delta_s: float = 0.1  # seconds >= 0: OCM direction from observations this far
+    # apart (at least one frame; OC-SORT: 3 frames at 30 fps)
     direction_min_motion: float = 0.1  # box heights: slower observed motion has no direction
     camera_motion: bool = True  # estimate and apply camera motion (needs frames)
     camera_min_shift: float = 1.0  # px >= 0: smaller warps of the track centres are ignored
@@ -77,15 +95,68 @@ class TrackerConfig:
         fps_ok = 0 < self.reference_fps < math.inf
         _require(self, "reference_fps", fps_ok, "finite and > 0 frames per second")
         _require(self, "noise_exponent", 0 <= self.noise_exponent < math.inf, "finite, >= 0")
-        _require(self, "direction_delta", self.direction_delta >= 1, ">= 1 frame")
+        delta_ok = 0 <= self.direction_delta_s < math.inf
+        _require(self, "direction_delta_s", delta_ok, "finite, >= 0 seconds")
+        speed_ok = self.lost_max_speed >= 0 and not math.isnan(self.lost_max_speed)
+        _require(self, "lost_max_speed", speed_ok, ">= 0 box heights per second (or inf)")
         motion_ok = 0 <= self.direction_min_motion < math.inf
         _require(self, "direction_min_motion", motion_ok, "finite, >= 0")
         shift_ok = 0 <= self.camera_min_shift < math.inf
         _require(self, "camera_min_shift", shift_ok, "finite, >= 0 pixels")
         gate_ok = self.gate_threshold > 0 and not math.isnan(self.gate_threshold)
         _require(self, "gate_threshold", gate_ok, "> 0 (or inf to disable the gate)")
-        _require(self, "max_age", self.max_age >= 0, ">= 0 frames")
-        _require(self, "min_hits", self.min_hits >= 1, ">= 1 frame")
+        age_ok = 0 <= self.max_age_s < math.inf
+        _require(self, "max_age_s", age_ok, "finite, >= 0 seconds")
+        _require(self, "min_hits", self.min_hits >= 1, ">= 1 detection")
+
+
+def check_renamed(keys, source: str) -> None:
+    """Raise on a key of :data:`RENAMED` among ``keys`` (``source``: where they came from).
+
+    Raises:
+        ConfigError: naming ``source``, the old key and the new one.
+    """
+    for key in keys:
+        if key in RENAMED:
+            raise ConfigError(
+                f"{source}: tracker setting {key!r} (frames) was replaced by "
+                f"{RENAMED[key]!r} (seconds, converted with the sequence's frame rate)"
+            )
+
+
+@dataclass(frozen=True)
+class PerFrame:
+    """The time settings of a :class:`TrackerConfig` at one frame rate (:func:`per_frame`).
+
+    Attributes:
+        max_age: frames >= 0 a lost track is kept.
+        direction_delta: frames >= 1 between the observations of the OCM direction.
+        lost_max_speed: box heights per frame a lost track may have moved.
+        seconds_per_frame: ``1 / frame_rate``.
+    """
+
+    max_age: int
+    direction_delta: int
+    lost_max_speed: float
+    seconds_per_frame: float
+
+
+def per_frame(config: TrackerConfig, frame_rate: float) -> PerFrame:
+    """Convert the settings in seconds to frames at ``frame_rate`` frames per second: the
+    one place where the tracker's durations meet the frame rate (rounded to the nearest
+    frame; the direction spans at least one frame).
+
+    Raises:
+        ConfigError: when ``frame_rate`` is not finite and > 0.
+    """
+    if not 0 < frame_rate < math.inf:
+        raise ConfigError(f"tracker frame_rate must be > 0 frames per second, got {frame_rate}")
+    return PerFrame(
+        max_age=round(config.max_age_s * frame_rate),
+        direction_delta=max(1, round(config.direction_delta_s * frame_rate)),
+        lost_max_speed=config.lost_max_speed / frame_rate,
+        seconds_per_frame=1.0 / frame_rate,
+    )
 
 
 # Settings that are scores, costs, weights or fractions in [0, 1].
@@ -148,6 +219,7 @@ def preset_settings(
     name = data.pop("tracker", None)
     if not isinstance(name, str):
         raise ConfigError(f"{path}: key 'tracker' (a registered tracker name) is required")
+    check_renamed(data, str(path))
     try:
         cls = tracker_class(name)
         return cls, from_mapping(cls.config_class, data | (overrides or {}), str(path))

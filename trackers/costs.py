@@ -83,6 +83,27 @@ def mahalanobis_gate(
     return distance <= threshold
 
 
+def reach_gate(anchors: np.ndarray, radius: np.ndarray, detection_boxes: np.ndarray) -> np.ndarray:
+    """Which detections a track could have reached: centre within ``radius`` of its anchor.
+
+    A motion-plausibility bound on top of the Kalman gate for tracks that were not seen
+    for a while, whose gate keeps growing with the gap (kpr-track's own rule, issue 18).
+
+    Args:
+        anchors: `(T, 2)` px centre of each track's last observed box.
+        radius: `(T,)` px reach of each track (``inf``: no bound).
+        detection_boxes: `(N, 4)` xyxy px.
+
+    Returns:
+        `(T, N)` bool, True where the detection's centre lies within the reach.
+    """
+    boxes = np.asarray(detection_boxes, np.float64).reshape(-1, 4)
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2.0
+    anchors = np.asarray(anchors, np.float64).reshape(-1, 2)
+    distance = np.linalg.norm(anchors[:, None] - centres[None], axis=-1)
+    return distance <= np.asarray(radius, np.float64).reshape(-1, 1)
+
+
 def appearance_cost(
     gallery_embeddings: np.ndarray,
     gallery_valid: np.ndarray,

@@ -5,7 +5,8 @@ the observation-centric terms of OC-SORT, Cao et al. CVPR 2023, and BoT-SORT's c
 motion compensation):
 
 a. predict every track with the Kalman filter (noise scaled to the frame rate), then
-   map the predictions through the camera warp (``camera_motion``);
+   map the whole track state through the camera warp (``camera_motion``): predicted
+   mean and covariance, kept observations and the state at the last observation;
 b. confirmed and lost tracks vs high-score detections on the fused cost
    (:func:`~.costs.fuse_costs`: ``1 - IoU``, calibrated appearance evidence, OC-SORT
    direction consistency; Mahalanobis / IoU gates);
@@ -13,9 +14,15 @@ c. still unmatched *tracked* tracks vs low-score detections on IoU only;
 d. tentative tracks vs the remaining high-score detections on the fused cost;
 e. unmatched detections scoring at least ``new_track_score`` start tentative tracks;
 f. unmatched tentative tracks die, unmatched confirmed tracks become lost and are
-   dropped after ``max_age`` frames without a match; a tentative track is confirmed
+   dropped after ``max_age_s`` seconds without a match; a tentative track is confirmed
    (and gets its id) after ``min_hits`` consecutive matches, or at once in the first
    frame.
+
+Durations are in seconds and become frames once, with the sequence's frame rate
+(:func:`~.config.per_frame`). A lost track meets only the detections its last observed
+centre could have reached at ``lost_max_speed`` (:func:`~.costs.reach_gate`), so neither
+appearance evidence nor a Kalman gate grown over a long gap lets it jump across the
+frame.
 
 A re-found lost track is re-updated over its gap (OC-SORT ORU, ``observation_reupdate``).
 Only matches of rounds (b) and (d) and births write appearance memory, and only from
@@ -38,12 +45,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kpr_track.detections import Detections
-from kpr_track.errors import ConfigError, InputError
+from kpr_track.errors import InputError
 
 from .assignment import linear_assignment
 from .base import BaseTracker, register_tracker
-from .camera_motion import CameraMotion, warp_states
-from .config import TrackerConfig
+from .camera_motion import CameraMotion, camera_moves, warp_states
+from .config import TrackerConfig, per_frame
 from .costs import (
     Pairs,
     appearance_slots,
@@ -51,6 +58,7 @@ from .costs import (
     fuse_costs,
     iou_cost,
     mahalanobis_gate,
+    reach_gate,
 )
 from .kalman import KalmanFilter, xyah_to_xyxy
 from .track import Track, TrackState
@@ -98,14 +106,15 @@ class KPRTracker(BaseTracker):
         gallery_size: int = _D.gallery_size,
         memory_max_overlap: float = _D.memory_max_overlap,
         visibility_threshold: float = _D.visibility_threshold,
-        max_age: int = _D.max_age,
+        max_age_s: float = _D.max_age_s,
         min_hits: int = _D.min_hits,
+        lost_max_speed: float = _D.lost_max_speed,
         score_scaled_noise: bool = _D.score_scaled_noise,
         reference_fps: float = _D.reference_fps,
         noise_exponent: float = _D.noise_exponent,
         observation_reupdate: bool = _D.observation_reupdate,
         direction_weight: float = _D.direction_weight,
-        direction_delta: int = _D.direction_delta,
+        direction_delta_s: float = _D.direction_delta_s,
         direction_min_motion: float = _D.direction_min_motion,
         camera_motion: bool = _D.camera_motion,
         camera_min_shift: float = _D.camera_min_shift,
@@ -115,9 +124,8 @@ class KPRTracker(BaseTracker):
         arguments = dict(locals())
         super().__init__()
         self.config = TrackerConfig(**{f.name: arguments[f.name] for f in dataclasses.fields(_D)})
-        if frame_rate is not None and not frame_rate > 0:
-            raise ConfigError(f"tracker frame_rate must be > 0 frames per second, got {frame_rate}")
         self.frame_rate = self.config.reference_fps if frame_rate is None else float(frame_rate)
+        self.frames = per_frame(self.config, self.frame_rate)  # the settings in frames
         self.calibration = calibration
         self.kalman = KalmanFilter(
             score_scaled_noise=self.config.score_scaled_noise,
@@ -228,10 +236,13 @@ class KPRTracker(BaseTracker):
         lost = np.array([t.state == TrackState.LOST for t in self._tracks])
         means[lost, 7] = 0.0  # lost tracks coast without changing height (ByteTrack)
         means, covariances = self.kalman.predict(means, covariances)
-        if warp is not None:
-            means, covariances = warp_states(warp, means, covariances, self.config.camera_min_shift)
+        moves = warp is not None and camera_moves(warp, means[:, :2], self.config.camera_min_shift)
+        if moves:
+            means, covariances = warp_states(warp, means, covariances)
         for track, mean, covariance in zip(self._tracks, means, covariances, strict=True):
             track.mean, track.covariance = mean, covariance
+            if moves:
+                track.follow_camera(warp)
             track.mark_predicted()
 
     def _associate(
@@ -281,6 +292,7 @@ class KPRTracker(BaseTracker):
         means = np.stack([t.mean for t in tracks])
         covariances = np.stack([t.covariance for t in tracks])
         gate = mahalanobis_gate(self.kalman, means, covariances, boxes, cfg.gate_threshold)
+        gate &= self._reach(tracks, boxes)
         pairs = np.nonzero(gate)
         probability, weight = self._appearance(tracks, detections, det_idx, pairs)
         cost[pairs] = fuse_costs(
@@ -293,6 +305,16 @@ class KPRTracker(BaseTracker):
         )
         return cost
 
+    def _reach(self, tracks: list[Track], boxes: np.ndarray) -> np.ndarray:
+        """`(T, N)` bool :func:`~.costs.reach_gate` of lost tracks (True for the others)."""
+        lost = np.array([t.state == TrackState.LOST for t in tracks])
+        if not lost.any() or np.isinf(self.frames.lost_max_speed):
+            return np.ones((len(tracks), len(boxes)), bool)
+        observed = np.stack([t.last_observation for t in tracks])
+        gaps = np.array([t.time_since_update for t in tracks], np.float64)
+        radius = np.where(lost, 0.5 + self.frames.lost_max_speed * gaps, np.inf)
+        return reach_gate(observed[:, :2], radius * observed[:, 3], boxes)
+
     def _boxes(self, track_idx: np.ndarray) -> np.ndarray:
         """`(T, 4)` xyxy px: the predicted boxes of tracks ``track_idx``."""
         means = np.array([self._tracks[i].mean for i in track_idx]).reshape(-1, 8)
@@ -304,7 +326,7 @@ class KPRTracker(BaseTracker):
         if cfg.direction_weight == 0:
             return None
         directions = np.stack(
-            [t.direction(cfg.direction_delta, cfg.direction_min_motion) for t in tracks]
+            [t.direction(self.frames.direction_delta, cfg.direction_min_motion) for t in tracks]
         )
         anchors = np.stack([t.last_observation for t in tracks])
         return direction_cost(
@@ -384,7 +406,6 @@ class KPRTracker(BaseTracker):
                 self.kalman,
                 detections.boxes[d],
                 float(detections.scores[d]),
-                detections.keypoints[d],
                 reupdate=self.config.observation_reupdate,
             )
             if remember[d] and self._uses_appearance(detections):
@@ -401,7 +422,7 @@ class KPRTracker(BaseTracker):
         if track.state == TrackState.TENTATIVE:
             return False
         track.state = TrackState.LOST
-        return track.time_since_update <= self.config.max_age
+        return track.time_since_update <= self.frames.max_age
 
     def _birth(self, detections: Detections, d: int, remember: bool) -> Track:
         appearance = remember and self._uses_appearance(detections)
@@ -409,12 +430,11 @@ class KPRTracker(BaseTracker):
             self.kalman,
             detections.boxes[d],
             float(detections.scores[d]),
-            detections.keypoints[d],
             detections.embeddings[d] if appearance else None,
             detections.visibility[d] if appearance else None,
             gallery_size=self.config.gallery_size,
             visibility_threshold=self.config.visibility_threshold,
-            history=self.config.direction_delta + 1,
+            history=self.frames.direction_delta + 1,
         )
         if self._frame == 1 or self.config.min_hits <= 1:
             self._confirm(track)

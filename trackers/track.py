@@ -21,7 +21,8 @@ import enum
 
 import numpy as np
 
-from .kalman import KalmanFilter, xyah_to_xyxy, xyxy_to_xyah
+from .camera_motion import warp_measurements, warp_states
+from .kalman import KalmanFilter, xyxy_to_xyah
 
 
 class TrackState(enum.Enum):
@@ -39,7 +40,6 @@ class Track:
         kalman: the shared filter that owns the motion model.
         box: `(4,)` xyxy px of the first detection.
         score: its detector confidence in [0, 1].
-        keypoints: `(17, 3)` its keypoints ``(x px, y px, conf)``.
         embeddings: `(1+K, D)` its L2-normalised embeddings, or None (no memory yet).
         visibility: `(1+K,)` its slot visibility in [0, 1], or None.
         gallery_size: ``G``, embeddings kept per slot (>= 1).
@@ -63,7 +63,6 @@ class Track:
         kalman: KalmanFilter,
         box: np.ndarray,
         score: float,
-        keypoints: np.ndarray,
         embeddings: np.ndarray | None,
         visibility: np.ndarray | None,
         *,
@@ -79,7 +78,6 @@ class Track:
         self.age = 0
         self.time_since_update = 0
         self.score = float(score)
-        self.keypoints = np.asarray(keypoints, np.float32)
         self.gallery_size = gallery_size
         self.visibility_threshold = visibility_threshold
         self.gallery: np.ndarray | None = None
@@ -90,11 +88,6 @@ class Track:
         self._direction: tuple[tuple | None, np.ndarray] = (None, np.zeros(2))
         if embeddings is not None:
             self.remember(embeddings, visibility)
-
-    @property
-    def box(self) -> np.ndarray:
-        """`(4,)` float64 xyxy px of the current state estimate."""
-        return xyah_to_xyxy(self.mean[:4])
 
     @property
     def last_observation(self) -> np.ndarray:
@@ -128,6 +121,18 @@ class Track:
             return np.zeros(2)
         return step / length
 
+    def follow_camera(self, warp: np.ndarray) -> None:
+        """Map the kept observations and the filter state saved at the last observation
+        through the `(2, 3)` camera warp (previous -> current frame px), as the tracker
+        maps the predicted state (:func:`~.camera_motion.warp_states`), so the whole track
+        lives in the current frame's pixels."""
+        ages = [age for age, _ in self._observed]
+        boxes = warp_measurements(warp, np.stack([box for _, box in self._observed]))
+        self._observed = list(zip(ages, boxes, strict=True))
+        means, covariances = warp_states(warp, self._anchor[0][None], self._anchor[1][None])
+        self._anchor = (means[0], covariances[0])
+        self._direction = (None, np.zeros(2))  # the cached direction turns with the warp
+
     def mark_predicted(self) -> None:
         """Count one more frame (call once per frame after the Kalman prediction)."""
         self.age += 1
@@ -138,7 +143,6 @@ class Track:
         kalman: KalmanFilter,
         box: np.ndarray,
         score: float,
-        keypoints: np.ndarray,
         *,
         reupdate: bool = False,
     ) -> None:
@@ -154,7 +158,6 @@ class Track:
         self.hits += 1
         self.time_since_update = 0
         self.score = float(score)
-        self.keypoints = np.asarray(keypoints, np.float32)
 
     def _reupdate(
         self, kalman: KalmanFilter, measurement: np.ndarray, gap: int

@@ -30,6 +30,7 @@ _COMMANDS = (
     "calibrate",
     "export",
     "link",
+    "tune",
     "bench",
 )
 # Options of `kpr-track` itself; any other first argument is a video or a `track` option.

@@ -102,7 +102,12 @@ def add_tracking_options(parser: argparse.ArgumentParser) -> None:
         "detections), gt:PATH/gt.txt (ground-truth boxes) (default: yolo-pose)",
     )
     parser.add_argument(
-        "--imgsz", type=int, default=960, help="detector inference size in pixels (default: 960)"
+        "--imgsz",
+        type=int,
+        default=None,
+        help="detector inference size in pixels, long side (default: yolo-pose: the video's "
+        "long side rounded up to a multiple of 32, within [960, 1920]; yolox: its 416 input, "
+        "a larger --imgsz tiles the frame)",
     )
     parser.add_argument(
         "--conf",
@@ -133,12 +138,13 @@ def check_tracking_options(args: argparse.Namespace) -> None:
         raise ConfigError(f"--max-frames must be >= 1, got {args.max_frames}")
     if not 0.0 <= args.conf <= 1.0:
         raise ConfigError(f"--conf must be in [0, 1], got {args.conf}")
-    if args.imgsz < 32:
+    if args.imgsz is not None and args.imgsz < 32:
         raise ConfigError(f"--imgsz must be >= 32 pixels, got {args.imgsz}")
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the stages from ``args``, track the video and print the summary."""
+    from ..detectors.base import default_imgsz
     from ..io.frames import open_frames
     from ..io.sample import sample_video
     from ..pipeline import build_pipeline
@@ -155,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
         )
     reader = open_frames(args.video, args.posetrack_json, args.max_frames)
     folder = output_dir(Path(args.video), args.out, args.exist_ok)
+    if args.imgsz is None:  # recorded in summary.json as used
+        args.imgsz = default_imgsz(args.det, reader.info.width, reader.info.height)
     pipeline = build_pipeline(args, reader.info.fps)
     settings = RunSettings.of(args.video, args)
     link = link_setup(args, pipeline)

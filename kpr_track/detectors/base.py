@@ -63,6 +63,34 @@ _BACKENDS: dict[str, _Backend] = {
 DETECTOR_FORMS = tuple(backend.form for backend in _BACKENDS.values())
 
 
+# Automatic input size of the image detectors (yolo-pose): the source's long side rounded
+# up to a multiple of 32, within these bounds (px). Chosen on MOT20-01, MOT17-02-raw540 and
+# PETS09-S2L1 by recall and time (benchmarks/detector_recall.py; README "Detection").
+AUTO_IMGSZ_MIN = 960
+AUTO_IMGSZ_MAX = 1920
+
+
+def default_imgsz(detector: str, width: int | None = None, height: int | None = None) -> int | None:
+    """The input size a detector gets when the user gives none, from the source's size.
+
+    ``yolo-pose``: the long side rounded up to a multiple of 32, clamped to
+    [``AUTO_IMGSZ_MIN``, ``AUTO_IMGSZ_MAX``], so the small people of a 1080p crowd are not
+    halved away and a small video is still enlarged to where the nano model finds small
+    people. ``yolox``: None (its export's fixed input, no tiling). File detectors: None.
+
+    Args:
+        detector: a spec string (``yolo-pose[:PATH]``, ``yolox[:PATH]``, ...).
+        width: source frame width px (None with ``height``: size unknown, the minimum).
+        height: source frame height px.
+    """
+    if detector.partition(":")[0] != "yolo-pose":
+        return None
+    if width is None or height is None:
+        return AUTO_IMGSZ_MIN
+    side = -(-max(width, height) // 32) * 32
+    return int(min(max(side, AUTO_IMGSZ_MIN), AUTO_IMGSZ_MAX))
+
+
 def check_frame(frame: np.ndarray) -> np.ndarray:
     """Return ``frame`` if it is an `(H, W, 3)` uint8 image.
 

@@ -11,6 +11,11 @@ Pre- and post-processing follow YOLOX (Ge et al., "YOLOX: Exceeding YOLO Series 
 - score = objectness * person probability (COCO class 0), then NMS.
 
 Keypoints come from an optional top-down ``pose`` callable, else zeros.
+
+The export's input size is fixed (416 x 416 for YOLOX-nano). An ``imgsz`` larger than it
+is reached by tiling: the frame is scaled so that its long side is ``imgsz`` pixels and
+cut into overlapping tiles of the input size, each run through the network; the boxes of
+all tiles go through one NMS (the slicing of SAHI, Akyon et al., ICIP 2022).
 """
 
 from __future__ import annotations
@@ -43,6 +48,9 @@ class YoloxDetector(Detector):
         conf: minimum score (objectness x person probability).
         iou: NMS IoU threshold.
         pose: top-down pose callable giving keypoints for the boxes; None gives zeros.
+        imgsz: px, the long side the frame is scaled to; above the network input's long
+            side the scaled frame is tiled (``TILE_OVERLAP``); None or not above it: the
+            whole frame is letterboxed into one input.
 
     Raises:
         WeightsError: weights not found, wrong sha256, or not loadable by onnxruntime.
@@ -57,7 +65,10 @@ class YoloxDetector(Detector):
         conf: float = 0.1,
         iou: float = 0.45,
         pose: PoseFn | None = None,
+        imgsz: int | None = None,
     ) -> None:
+        if imgsz is not None and imgsz < 32:
+            raise ConfigError(f"yolox imgsz must be >= 32 pixels, got {imgsz}")
         path = resolve_weights("yolox-nano", weights)
         self._session = cpu_session(path)
         graph_input = self._session.get_inputs()[0]
@@ -76,18 +87,36 @@ class YoloxDetector(Detector):
         self.conf = conf
         self.iou = iou
         self.pose = pose
+        self.imgsz = imgsz
 
     def detect(self, frame: np.ndarray, frame_id: int) -> Detections:
         """Detect people; see :meth:`Detector.detect`."""
         frame = check_frame(frame)
-        image, ratio = letterbox(frame, self.input_hw)
-        raw = self._session.run(None, {self._input_name: image[None]})[0][0]
-        boxes, scores = self._decode(raw, ratio, frame.shape[1], frame.shape[0])
+        scale = 0.0 if self.imgsz is None else self.imgsz / max(frame.shape[:2])
+        if scale * max(frame.shape[:2]) <= max(self.input_hw):
+            boxes, scores = self._run(frame, 0, 0)
+        else:
+            scaled = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+            found = [
+                self._run(scaled[y : y + self.input_hw[0], x : x + self.input_hw[1]], x, y)
+                for y, x in _tile_origins(scaled.shape[:2], self.input_hw)
+            ]
+            boxes = np.concatenate([b for b, _ in found]) / scale
+            scores = np.concatenate([s for _, s in found])
+            kept = nms(torch.from_numpy(boxes), torch.from_numpy(scores), self.iou).numpy()
+            boxes, scores = boxes[kept], scores[kept]
         if self.pose is not None and len(boxes):
             keypoints = self.pose(frame, boxes)
         else:
             keypoints = np.zeros((len(boxes), NUM_KEYPOINTS, 3), np.float32)
         return Detections(boxes=boxes, scores=scores, keypoints=keypoints)
+
+    def _run(self, image: np.ndarray, x: int, y: int) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes `(N, 4)` xyxy px (offset by the tile origin ``x, y``) and scores `(N,)`."""
+        blob, ratio = letterbox(image, self.input_hw)
+        raw = self._session.run(None, {self._input_name: blob[None]})[0][0]
+        boxes, scores = self._decode(raw, ratio, image.shape[1], image.shape[0])
+        return boxes + np.array([x, y, x, y], np.float32), scores
 
     def _decode(
         self, raw: np.ndarray, ratio: float, width: int, height: int
@@ -121,6 +150,23 @@ def letterbox(frame: np.ndarray, input_hw: tuple[int, int]) -> tuple[np.ndarray,
     padded = np.full((*input_hw, 3), _PAD_VALUE, np.uint8)
     padded[: size[1], : size[0]] = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
     return np.ascontiguousarray(padded.transpose(2, 0, 1), dtype=np.float32), ratio
+
+
+TILE_OVERLAP = 0.25  # fraction of a tile shared with its neighbour (people on the seams)
+
+
+def _tile_origins(size_hw: tuple[int, int], tile_hw: tuple[int, int]) -> list[tuple[int, int]]:
+    """``(y, x)`` px origins of tiles of ``tile_hw`` covering an image of ``size_hw``, each
+    overlapping its neighbour by at least ``TILE_OVERLAP``; the last tile of a row or
+    column ends at the border."""
+
+    def starts(size: int, tile: int) -> list[int]:
+        if size <= tile:
+            return [0]
+        count = int(np.ceil((size - tile) / (tile * (1 - TILE_OVERLAP)))) + 1
+        return np.linspace(0, size - tile, count).round().astype(int).tolist()
+
+    return [(y, x) for y in starts(size_hw[0], tile_hw[0]) for x in starts(size_hw[1], tile_hw[1])]
 
 
 def _anchor_points(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:

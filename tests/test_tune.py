@@ -1,0 +1,67 @@
+"""``kpr-track tune`` on small real sequences: cached detections, a resumable study, and
+a best preset the tracker loads."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import shared_path
+
+from kpr_track.cli import main
+from kpr_track.errors import ConfigError
+from kpr_track.trackers import KPRTracker, load_tracker
+from kpr_track.tune import objective_value
+
+pytest.importorskip("optuna")
+
+SEQUENCES = ("MOT17-05-FRCNN", "MOT17-09-FRCNN")
+
+
+def _tune(tmp_path, trials: int, *extra: str) -> int:
+    paths = [str(shared_path("data", "MOT17-mini", "train", name)) for name in SEQUENCES]
+    return main(
+        [
+            "tune", *paths, "--det", "mot", "--tracker", "motion", "--trials", str(trials),
+            "--study", str(tmp_path / "study.sqlite"), "--out", str(tmp_path / "best.yaml"),
+            "--cache-dir", str(tmp_path / "cache"), "--no-progress", *extra,
+        ]
+    )  # fmt: skip
+
+
+def test_tune_writes_a_loadable_preset_and_resumes(tmp_path, capsys):
+    import optuna
+
+    assert _tune(tmp_path, 3) == 0
+    caches = sorted((tmp_path / "cache").glob("*.npz"))
+    assert len(caches) == len(SEQUENCES)  # one detection cache per sequence
+    study = optuna.load_study(study_name="kpr-track", storage=f"sqlite:///{tmp_path}/study.sqlite")
+    assert len(study.trials) == 3
+    first = study.trials[0]  # the starting preset's own settings come first
+    assert first.params["max_age_s"] == load_tracker("motion").config.max_age_s
+    tracker = load_tracker(str(tmp_path / "best.yaml"))
+    assert isinstance(tracker, KPRTracker)
+    best = study.best_trial
+    assert tracker.config.high_score == pytest.approx(best.params["high_score"], abs=1e-4)
+    assert best.value >= first.value and 0 < best.value <= 1
+    assert "HOTA" in capsys.readouterr().out
+    mtimes = [path.stat().st_mtime for path in caches]
+    assert _tune(tmp_path, 5) == 0  # continues the study, reuses the caches
+    study = optuna.load_study(study_name="kpr-track", storage=f"sqlite:///{tmp_path}/study.sqlite")
+    assert len(study.trials) == 5
+    assert [path.stat().st_mtime for path in caches] == mtimes
+
+
+def test_sequence_without_ground_truth_is_refused(tmp_path, capsys):
+    folder = tmp_path / "seq"
+    (folder / "img1").mkdir(parents=True)
+    (folder / "seqinfo.ini").write_text("[Sequence]\nname=seq\nframeRate=30\nseqLength=1\n")
+    code = main(["tune", str(folder), "--det", "mot", "--study", str(tmp_path / "s.sqlite")])
+    assert code == 2 and "ground truth" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("objective", "weight", "value"), [("hota", 0.5, 0.4), ("idf1", 0.5, 0.6), ("mix", 0.25, 0.55)]
+)
+def test_objectives(objective, weight, value):
+    assert objective_value({"HOTA": 0.4, "IDF1": 0.6}, objective, weight) == pytest.approx(value)
+    with pytest.raises(ConfigError, match="objective"):
+        objective_value({"HOTA": 0.4, "IDF1": 0.6}, "mota")
