@@ -34,8 +34,9 @@ NOTES = """\
 - Appearance rows turn distances into same-person probabilities with the calibration their
   `--reid` model ships (`detection_cache.SLOT_REID`: in the weights file or
   `kpr_track/assets/calibrations.json`, fitted on the ReID training identities of
-  MOT17-02, MOT20-01 and MOT16-04-first50; each listed with its source in results.json). MOT17-02 numbers of an appearance model
-  trained or calibrated on MOT17-02 are optimistic; PETS09 is the test.
+  MOT17-02, MOT20-01 and MOT16-04-first50; each listed with its source in results.json).
+  Numbers of an appearance model trained or calibrated on a sequence are optimistic there;
+  PETS09 is the test.
 - Roboflow `trackers` 2.6.1 get the preset's score thresholds and max_age_s in frames (the
   library's own 0.6 / 0.7 assume ByteTrack's calibrated scores) and library defaults
   otherwise: {options}.
