@@ -58,8 +58,9 @@ HIDDEN = range(15, 22)
 
 def _run(tmp_path, pets_video, pets_gt, config=None):
     preset = tmp_path.parent / f"{tmp_path.name}-short-memory.yaml"
-    preset.write_text("tracker: kpr\nappearance_weight: 0.0\nmax_age: 2\n")
-    pipeline = TrackingPipeline(_Hidden(pets_gt), _MeanColour(), load_tracker(str(preset)))
+    preset.write_text("tracker: kpr\nappearance_weight: 0.0\nmax_age_s: 0.3\n")  # 2 frames at 7 fps
+    tracker = load_tracker(str(preset), frame_rate=7.0)  # PETS09-S2L1 runs at 7 fps
+    pipeline = TrackingPipeline(_Hidden(pets_gt), _MeanColour(), tracker)
     settings = RunSettings(str(pets_video), "gt", "motion", "mean-colour", 960, 0.05, "cpu", FRAMES)
 
     def frames():
