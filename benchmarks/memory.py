@@ -39,7 +39,7 @@ def peak_rss_mib(pid: int) -> float:
         KprTrackError: on a system without ``/proc`` (this benchmark needs Linux).
     """
     if not Path("/proc/self/status").is_file():
-        raise KprTrackError("the memory benchmark reads /proc/<pid>/status: it needs Linux")
+        raise KprTrackError("peak RSS is read from /proc/<pid>/status: it needs Linux")
     try:
         lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     except OSError:  # the process has just exited

@@ -11,6 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from memory import peak_rss_mib
 from speed_common import MOT20_01, PETS09
 
 from kpr_track.errors import KprTrackError
@@ -125,7 +126,7 @@ def long_run_memory(passes: tuple[int, ...] = (1, 3)) -> dict:
             child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
             peak = 0.0
             while child.poll() is None:
-                peak = max(peak, _peak_rss_mib(child.pid))
+                peak = max(peak, peak_rss_mib(child.pid))
                 time.sleep(0.2)
             if child.returncode != 0:
                 raise KprTrackError(f"{' '.join(command)} failed (exit status {child.returncode})")
@@ -138,22 +139,6 @@ def long_run_memory(passes: tuple[int, ...] = (1, 3)) -> dict:
     first, last = out[f"passes_{passes[0]}"], out[f"passes_{passes[-1]}"]
     out["peak_rss_ratio"] = last["peak_rss_mib"] / first["peak_rss_mib"]
     return out
-
-
-def _peak_rss_mib(pid: int) -> float:
-    """``VmHWM`` (peak resident set size) of a running Linux process, MiB; 0 once gone.
-
-    Raises:
-        KprTrackError: on a system without ``/proc`` (the long run needs Linux).
-    """
-    if not Path("/proc/self/status").is_file():
-        raise KprTrackError("--long-run reads /proc/<pid>/status: it needs Linux")
-    try:
-        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    except OSError:  # the process has just exited
-        return 0.0
-    fields = dict(line.split(":", 1) for line in lines if ":" in line)
-    return int(fields.get("VmHWM", "0 kB").split()[0]) / 1024
 
 
 def _replayed(video: Path, count: int, folder: Path) -> Path:

@@ -252,6 +252,12 @@ class TrackOptions:
     device: str = "cpu"
     max_frames: int | None = None
 
+    @classmethod
+    def of(cls, args: object) -> TrackOptions:
+        """The options of ``args`` (any object with these attribute names, e.g. the parsed
+        ``track`` / ``track-dataset`` arguments)."""
+        return cls(**{name: getattr(args, name) for name in cls.__dataclass_fields__})
+
 
 def build_pipeline(
     args: TrackOptions, frame_rate: float, frame_size: tuple[int, int] | None = None

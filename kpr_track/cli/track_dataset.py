@@ -137,17 +137,7 @@ def run(args: argparse.Namespace) -> int:
     specs = find_sequences(args.root, args.format, args.split)
     for spec in specs:
         sequence_detector(args.det, spec)  # a wrong --det fails before any tracking
-    options = TrackOptions(
-        det=args.det,
-        tracker=args.tracker,
-        reid=args.reid,
-        reid_backend=args.reid_backend,
-        reid_precision=args.reid_precision,
-        imgsz=args.imgsz,
-        conf=args.conf,
-        device=args.device,
-        max_frames=args.max_frames,
-    )
+    options = TrackOptions.of(args)
     out: Path = args.out
     try:
         out.mkdir(parents=True, exist_ok=True)
