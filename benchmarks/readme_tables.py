@@ -31,7 +31,8 @@ from kpr_track.errors import ConfigError, InputError
 README = ROOT / "README.md"
 # Appearance rows of the quality benchmark shown in the README, in this order, when present.
 APPEARANCE_ROWS = {
-    "kpr-trained-global": "`kpr` + `--reid kpr-global` (default)",
+    "kpr-trained": "`kpr` + `--reid kpr` (default)",
+    "kpr-trained-global": "`kpr` + `--reid kpr-global`",
     "kpr-retail0287": "`kpr` + `--reid retail-0287`",
 }
 # Sequence groups left out of the README (MOT17-mini: 4-8 frames a sequence, a smoke test).
