@@ -12,10 +12,10 @@ tracker runs on the same cached detections, with the sequence's frame rate:
   (camera-motion compensation off), ``motion-no-fps`` (Kalman noise at 30-fps constants);
 - ``kpr-retail0287``: ``kpr`` preset with the ReID-trained retail-0287 global embedding,
   and its ablations ``-gallery1`` (one stored view per slot) and ``-no-oc``;
-- opt-in (slow to cache): ``kpr`` (pose-guided KPR parts on retail-0287), ``kpr-global``
-  (its global embedding: the untouched retail-0287 head on RoIAlign crops),
-  ``kpr-trained`` (``--reid kpr``: trained KPR parts) and ``kpr-trained-global``
-  (``--reid kpr-global``: the trained model's holistic slot);
+- ``kpr-trained`` (``--reid kpr``, the default: trained KPR parts fused with the holistic
+  slot) and ``kpr-trained-global`` (``--reid kpr-global``: the holistic slot alone);
+- opt-in (slow to cache): ``kpr`` (pose-guided KPR parts on retail-0287) and ``kpr-global``
+  (its global embedding: the untouched retail-0287 head on RoIAlign crops);
 - every other shipped preset (``configs/trackers/*.yaml``: a newly added tracker) as
   shipped, with the default ``--reid`` features when it weighs appearance;
 - ``sort``, ``bytetrack``, ``ocsort``: Roboflow ``trackers`` 2.6.1 on boxes and scores;
@@ -262,15 +262,14 @@ def _linked(spec: TrackerSpec) -> TrackerSpec:
 LINKED = ("motion", "kpr-retail0287", "kpr-trained-global", "kpr-trained", "kpr", "kpr-global")
 _SPECS += [_linked(s) for s in _SPECS if s.label in LINKED or s.library is not None]
 TRACKERS: dict[str, TrackerSpec] = {spec.label: spec for spec in _SPECS}
-# Opt-in (--trackers ...): the trained head needs one more KPR pass per crop; the
-# pose-guided rows need top-down pose and the ImageNet KPR pass on every crop.
-# The host rows need their libraries (kpr_track.integrations) and the trained KPR pass.
+# Opt-in (--trackers ...): the pose-guided rows need top-down pose and the ImageNet KPR
+# pass on every crop; the host rows need their libraries (kpr_track.integrations).
+# kpr-trained (the default --reid kpr) is a default row.
 HOST_ROWS = tuple(f"{host}{suffix}" for host in HOSTS for suffix in ("", "+kpr"))
 OPT_IN = (
-    "kpr-trained",
     "kpr",
     "kpr-global",
-    *(f"{name}+link" for name in ("kpr-trained", "kpr", "kpr-global")),
+    *(f"{name}+link" for name in ("kpr", "kpr-global")),
     *HOST_ROWS,
 )
 DEFAULT_TRACKERS = [name for name in TRACKERS if name not in OPT_IN]

@@ -5,13 +5,14 @@ frame, was hidden or re-entered can get their id back. Per pair of tracklets ``(
 where ``a`` ends before ``b`` starts (no temporal overlap):
 
 a. time gate: ``0 < gap <= max_gap`` seconds between ``a``'s last and ``b``'s first frame;
-b. appearance evidence: the part-visibility distance (:func:`~kpr_track.reid.distance.
-   part_distance`, KPR / BPBReID) between every view of ``a``'s gallery and every view of
-   ``b``'s (the visible slots of each tracklet's best views, :class:`TrackletCollector`),
-   summarised by its median and read as a same-person probability through the appearance
-   model's calibration (:class:`~kpr_track.reid.calibration.DistanceCalibration`); a slot
-   that is not visible in both views of a pair carries no weight, and a pair of tracklets
-   sharing no visible slot at all has no evidence and is never joined. The calibration
+b. appearance evidence: for every view of ``a``'s gallery against every view of ``b``'s
+   (the visible slots of each tracklet's best views, :class:`TrackletCollector`), the
+   per-slot distances (:func:`~kpr_track.reid.distance.slot_distances`) read as one
+   same-person probability by the appearance model's calibrated slot fusion
+   (:meth:`~kpr_track.reid.calibration.DistanceCalibration.fused_probability`, the
+   function the tracker and ``eval-reid`` use), summarised by the median over view pairs;
+   a slot that is not visible in both views of a pair carries no weight, and a pair of
+   tracklets sharing no visible slot at all has no evidence and is never joined. The calibration
    assumes balanced pairs; the probability used is its posterior under a uniform prior
    over the candidates competing for the end and the start (:func:`_candidate_posterior`);
 c. motion plausibility: the person may move at most ``min_reach + max_speed * gap`` box
@@ -203,7 +204,7 @@ def link_costs(
 ) -> np.ndarray:
     """`(T, T)` float64 cost of joining tracklet ``i``'s end to tracklet ``j``'s start
     (module docstring, steps a-d), ``inf`` where infeasible."""
-    from kpr_track.reid.distance import part_distance
+    from kpr_track.reid.distance import slot_distances
 
     n = len(tracklets)
     cost = np.full((n, n), np.inf)
@@ -234,13 +235,15 @@ def link_costs(
         gallery = np.concatenate([others[k].embeddings for k in with_views])
         visible = np.concatenate([others[k].visibility for k in with_views])
         owner = np.repeat(with_views, [len(others[k].embeddings) for k in with_views])
-        distance, comparable = part_distance(mine.embeddings, mine.visibility, gallery, visible)
+        distance, shared = slot_distances(mine.embeddings, mine.visibility, gallery, visible)
+        comparable = shared[..., 0]  # (V, G) the holistic slot: shown whenever a view is
+        probability = calibration.fused_probability(distance, shared)  # (V, G)
         for k in with_views:
-            shared = comparable[:, owner == k]
-            if not shared.any():  # no slot seen by both: no vote, no join
+            seen = comparable[:, owner == k]
+            if not seen.any():  # no slot seen by both: no vote, no join
                 continue
-            median = float(np.median(distance[:, owner == k][shared]))
-            balanced[a, cols[pick[k]]] = calibration.same_probability(np.array(median))
+            median = float(np.median(probability[:, owner == k][seen]))
+            balanced[a, cols[pick[k]]] = median
     p_same = _candidate_posterior(balanced)
     motion_of = np.full((n, n), np.inf)
     motion_of[rows, cols] = motion
