@@ -68,7 +68,11 @@ def quality_table(report: dict) -> str:
     pairs = list(dict.fromkeys(pairs))
     present = {tracker for _, _, tracker in rows}
     shown = [label for label in APPEARANCE_ROWS if label in present]
-    libraries = [label for label in present if label in TRACKERS and TRACKERS[label].library]
+    libraries = [  # the library trackers online (their +link rows are kpr-track's linking)
+        label
+        for label in present
+        if label in TRACKERS and TRACKERS[label].library and TRACKERS[label].link is None
+    ]
     header = ["sequence", "detector", "`motion`", *(APPEARANCE_ROWS[label] for label in shown)]
     header.append("best library tracker")
     table = []
