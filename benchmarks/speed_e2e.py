@@ -4,17 +4,13 @@ per stage, on PETS09 and on the MOT20-01 crowd, and the long-run memory."""
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from memory import peak_rss_mib
+from memory import replayed, tracked_peak
 from speed_common import MOT20_01, PETS09
 
-from kpr_track.errors import KprTrackError
 from kpr_track.evaluation.mot import read_seqinfo
 from kpr_track.io.video import sequence_frames
 
@@ -112,47 +108,15 @@ def end_to_end(
 def long_run_memory(passes: tuple[int, ...] = (1, 3)) -> dict:
     """Peak resident set size of ``kpr-track track`` (default settings) on the whole
     PETS09 video and on the video played ``n`` times through, each run in its own
-    process, read from its ``/proc/<pid>/status`` ``VmHWM`` while it runs (the rusage of
-    a child forked from this large process would report this process's peak instead).
+    process (:func:`memory.tracked_peak`: ``VmHWM`` of the child while it runs; the
+    rusage of a child forked from this large process would report this process's peak).
     """
     video = PETS09 / "vtest.avi"
     out: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         for count in passes:
-            source = video if count == 1 else _replayed(video, count, Path(tmp))
-            command = [sys.executable, "-m", "kpr_track", "track", str(source)]
-            command += ["--out", f"{tmp}/run{count}", "--no-progress"]
-            start = time.perf_counter()
-            child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-            peak = 0.0
-            while child.poll() is None:
-                peak = max(peak, peak_rss_mib(child.pid))
-                time.sleep(0.2)
-            if child.returncode != 0:
-                raise KprTrackError(f"{' '.join(command)} failed (exit status {child.returncode})")
-            summary = json.loads((Path(tmp) / f"run{count}" / "summary.json").read_text())
-            out[f"passes_{count}"] = {
-                "frames": summary["frames"],
-                "peak_rss_mib": peak,
-                "wall_seconds": time.perf_counter() - start,
-            }
+            source = video if count == 1 else replayed(video, count, Path(tmp))
+            out[f"passes_{count}"] = tracked_peak(source, Path(tmp) / f"run{count}", [])
     first, last = out[f"passes_{passes[0]}"], out[f"passes_{passes[-1]}"]
     out["peak_rss_ratio"] = last["peak_rss_mib"] / first["peak_rss_mib"]
     return out
-
-
-def _replayed(video: Path, count: int, folder: Path) -> Path:
-    """``video`` played ``count`` times through, written as an MJPG AVI in ``folder``."""
-    import cv2
-
-    from kpr_track.io.video import VideoReader
-
-    info = VideoReader(video).info
-    path = folder / f"{video.stem}_x{count}.avi"
-    fourcc = cv2.VideoWriter_fourcc(*"MJPG")
-    writer = cv2.VideoWriter(str(path), fourcc, info.fps, (info.width, info.height))
-    for _ in range(count):
-        for frame in VideoReader(video):
-            writer.write(frame)
-    writer.release()
-    return path
