@@ -25,7 +25,7 @@ import torch
 from ..reid.calibration import DistanceCalibration, fit_calibration, part_evidence
 from ..reid.model import part_areas
 from .crop_cache import CropRecord
-from .evaluate import Variant, prepare_inputs
+from .evaluate import Variant, prepare_inputs, represented
 
 GALLERY_SIZE = 5  # the tracker's default gallery_size (trackers/config.py)
 MIN_GAP = 5  # frames between a query and its gallery
@@ -58,13 +58,9 @@ def embed_with_areas(
                 images, prompts = prepare_inputs(
                     chunk, model.num_parts, variant.prompts, variant.negatives
                 )
-                out = model(images, prompts)
-                if variant.representation == "global":
-                    embeddings.append(out.global_embedding[:, None])
-                    visibility.append(torch.ones(len(chunk), 1))
-                else:
-                    embeddings.append(out.embeddings)
-                    visibility.append(out.visibility)
+                chunk_embeddings, chunk_visibility = represented(variant, model(images, prompts))
+                embeddings.append(chunk_embeddings)
+                visibility.append(chunk_visibility)
                 if learned:
                     areas.append(part_areas(captured[-1]))
                     captured_size = tuple(captured[-1].shape[-2:])

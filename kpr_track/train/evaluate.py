@@ -221,17 +221,22 @@ def embed_records(
     for start in range(0, len(records), batch_size):
         chunk = records[start : start + batch_size]
         tensor, prompts = prepare_inputs(chunk, model.num_parts, variant.prompts, variant.negatives)
-        out = model(tensor, prompts)
-        if not isinstance(model, KPRModel):  # a runtime network: its own representation
-            embeddings.append(out[0])
-            visibility.append(out[1])
-        elif variant.representation == "global":
-            embeddings.append(out.global_embedding[:, None])
-            visibility.append(torch.ones(len(chunk), 1))
-        else:
-            embeddings.append(out.embeddings)
-            visibility.append(out.visibility)
+        chunk_embeddings, chunk_visibility = represented(variant, model(tensor, prompts))
+        embeddings.append(chunk_embeddings)
+        visibility.append(chunk_visibility)
     return torch.cat(embeddings).numpy(), torch.cat(visibility).numpy()
+
+
+def represented(variant: Variant, out) -> tuple[torch.Tensor, torch.Tensor]:
+    """The variant's representation of one forward pass: ``(embeddings (B, P, D),
+    visibility (B, P))``; the global embedding with visibility 1 for ``"global"``, every
+    slot for ``"parts"``, the network's own outputs for a runtime (non-KPRModel) network."""
+    if not isinstance(variant.model, KPRModel):
+        return out[0], out[1]
+    if variant.representation == "global":
+        embedding = out.global_embedding[:, None]
+        return embedding, torch.ones(embedding.shape[:2])
+    return out.embeddings, out.visibility
 
 
 def evaluate_variant(
