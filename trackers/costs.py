@@ -179,17 +179,17 @@ def appearance_slots(
     det_vis = np.asarray(detection_visibility) > 0
     if gallery.ndim != 4 or det.ndim != 3 or gallery.shape[1] != det.shape[1]:
         raise InputError(
-            "appearance_cost: expected gallery (T, P, G, D) and detections (N, P, D) with "
+            "appearance_slots: expected gallery (T, P, G, D) and detections (N, P, D) with "
             f"equal P and D, got {gallery.shape} and {det.shape}"
         )
     if gallery.shape[3] != det.shape[2] or valid.shape != gallery.shape[:3]:
         raise InputError(
-            f"appearance_cost: gallery {gallery.shape}, valid {valid.shape} and detections "
+            f"appearance_slots: gallery {gallery.shape}, valid {valid.shape} and detections "
             f"{det.shape} disagree"
         )
     if det_vis.shape != det.shape[:2]:
         raise InputError(
-            f"appearance_cost: visibility must be (N, P) = {det.shape[:2]}, got {det_vis.shape}"
+            f"appearance_slots: visibility must be (N, P) = {det.shape[:2]}, got {det_vis.shape}"
         )
     if pairs is None:
         cosine = np.einsum("ptgn->tnpg", _slot_products(gallery, det))  # (T, N, P, G)
