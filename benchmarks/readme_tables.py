@@ -37,7 +37,7 @@ APPEARANCE_ROWS = {
 }
 # Sequence groups left out of the README (MOT17-mini: 4-8 frames a sequence, a smoke test).
 SMOKE_GROUPS = ("MOT17-mini",)
-# Display names of the host trackers of benchmarks/results/hosts (track_quality.HOSTS).
+# Display names of the host trackers of benchmarks/results/hosts (quality_rows.HOSTS).
 HOST_NAMES = {
     "boxmot-botsort": "boxmot BotSort",
     "boxmot-deepocsort": "boxmot DeepOcSort",
@@ -61,7 +61,7 @@ def _scores(row: dict) -> str:
 def quality_table(report: dict) -> str:
     """HOTA / IDF1 / MOTA per (sequence, detector): ``motion``, the appearance rows of
     :data:`APPEARANCE_ROWS` and the best (by HOTA) library tracker on the same detections."""
-    from track_quality import TRACKERS
+    from quality_rows import TRACKERS
 
     rows = {(r["sequence"], r["detector"], r["tracker"]): r for r in report["rows"]}
     pairs = [(s, d) for s, d, _ in rows if s not in SMOKE_GROUPS]

@@ -65,10 +65,12 @@ def end_to_end(
     thread while appearance and tracking handle the current one, so the stage times add
     up to more than the wall time; ``share_of_time`` is each stage's share of their sum.
     """
-    from kpr_track.pipeline import StageTimer, build_pipeline, overlap_pays
+    from kpr_track.pipeline import StageTimer, TrackOptions, build_pipeline, overlap_pays
     from kpr_track.reid.export import OnnxAppearanceModel
 
-    pipeline = build_pipeline(options, float(read_seqinfo(sequence)["frameRate"]))
+    info = read_seqinfo(sequence)
+    resolved = TrackOptions.of(options).for_source(int(info["imWidth"]), int(info["imHeight"]))
+    pipeline = build_pipeline(resolved, float(info["frameRate"]))
     iterator = sequence_frames(sequence, frames + 1)
     first_id, first = next(iterator)
     warm = pipeline.detect(first, first_id)  # warm-up, untimed and unseen by the tracker

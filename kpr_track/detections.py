@@ -87,6 +87,25 @@ class Detections:
         """A copy carrying part ``embeddings`` `(N, 1+K, D)` and ``visibility`` `(N, 1+K)`."""
         return replace(self, embeddings=embeddings, visibility=visibility)
 
+    def only_embedded(self, targets: np.ndarray) -> Detections:
+        """A copy whose embeddings and visibility are zero outside the `(N,)` bool
+        ``targets``: what the appearance stage returns when it embeds only those (replaying
+        precomputed embeddings as a tracker's ``appearance_targets`` asks). Unchanged
+        without embeddings.
+
+        Raises:
+            InputError: ``targets`` is not `(N,)`.
+        """
+        keep = np.asarray(targets, bool)
+        if keep.shape != (len(self),):
+            raise InputError(f"targets: expected shape ({len(self)},), got {keep.shape}")
+        if self.embeddings is None:
+            return self
+        return self.with_appearance(
+            np.where(keep[:, None, None], self.embeddings, 0.0),
+            np.where(keep[:, None], self.visibility, 0.0),
+        )
+
 
 def _as_float32(name: str, array: np.ndarray) -> np.ndarray:
     out = np.asarray(array, dtype=np.float32)

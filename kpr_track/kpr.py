@@ -186,7 +186,9 @@ class KPR:
             `(Q, G)` float32 in [0, 1] (:func:`kpr_track.reid.part_distance`: the mean of
             the Euclidean part distances over mutually visible parts, weighted by
             ``sqrt(v_a v_b)``, halved; BPBReID Sec. 3.5). Pairs without a mutually visible
-            part get ``1 +`` the largest distance.
+            part get ``1 +`` the largest distance. The plain average lets weak part
+            distances outvote the holistic one; :meth:`same_probability` is the
+            calibrated fusion the tracker uses.
 
         Raises:
             InputError: on mismatched shapes.
@@ -194,6 +196,36 @@ class KPR:
         from .reid.distance import part_distance
 
         return part_distance(a[0], a[1], b[0], b[1])[0]
+
+    def same_probability(
+        self, a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]
+    ) -> np.ndarray:
+        """Calibrated probability that two :meth:`embed` outputs show the same person: the
+        fused evidence of the per-slot distances (holistic + the parts both show) that
+        :class:`~kpr_track.trackers.KPRTracker` reads as ``p_same`` and ``kpr-track
+        eval-reid`` ranks by (:meth:`~kpr_track.reid.calibration.DistanceCalibration.
+        fused_probability` of :func:`~kpr_track.reid.distance.slot_distances`), for one
+        crop against one crop.
+
+        Args:
+            a: ``(embeddings (Q, P, D), visibility (Q, P))``.
+            b: ``(embeddings (G, P, D), visibility (G, P))``.
+
+        Returns:
+            `(Q, G)` float32 in [0, 1].
+
+        Raises:
+            InputError: on mismatched shapes, or when the model carries no calibration.
+        """
+        from .reid.distance import slot_distances
+
+        if self.calibration is None:
+            raise InputError(
+                "KPR.same_probability: these weights carry no distance calibration "
+                "(fit one with `kpr-track calibrate`); use KPR.distance for ranking"
+            )
+        distance, shared = slot_distances(a[0], a[1], b[0], b[1])
+        return self.calibration.fused_probability(distance, shared)
 
     @staticmethod
     def flat(embeddings: np.ndarray, visibility: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from .trackers.base import BaseTracker
 AppearanceStage = Callable[[np.ndarray, Detections, np.ndarray], Detections]
 """Fills embeddings `(N, P, D)` and visibility `(N, P)` of the detections a `(N,)` bool
 mask selects (the others: zeros), e.g. :class:`~kpr_track.reid.KPRAppearance`; the
-pipeline selects those scoring at least the tracker's ``appearance_min_score``."""
+pipeline selects those the tracker will read (its ``appearance_targets``)."""
 
 FrameResult = tuple[int, np.ndarray, Detections, np.ndarray]
 """``(frame_id, frame, detections, track_ids)`` of one frame, see :meth:`TrackingPipeline.step`."""
@@ -96,7 +96,7 @@ class TrackingPipeline:
     def follow(self, frame: np.ndarray, detections: Detections) -> tuple[Detections, np.ndarray]:
         """The appearance and tracking stages of :meth:`step`, on detected people."""
         if self.appearance is not None:
-            targets = detections.scores >= self.tracker.appearance_min_score
+            targets = self.tracker.appearance_targets(detections)
             with self.timer("reid"):
                 detections = self.appearance(frame, detections, targets)
         with self.timer("track"):
@@ -258,37 +258,46 @@ class TrackOptions:
         ``track`` / ``track-dataset`` arguments)."""
         return cls(**{name: getattr(args, name) for name in cls.__dataclass_fields__})
 
+    def for_source(self, width: int | None, height: int | None) -> TrackOptions:
+        """These options with ``imgsz`` resolved for a ``width`` x ``height`` px source
+        (:func:`~.detectors.base.default_imgsz` when None; an explicit ``imgsz`` wins): the
+        one place the input size follows the source, what a run records as used."""
+        from .detectors.base import default_imgsz
 
-def build_pipeline(
-    args: TrackOptions, frame_rate: float, frame_size: tuple[int, int] | None = None
-) -> TrackingPipeline:
-    """The detector, appearance and tracker stages named by ``args`` (``det``, ``tracker``,
-    ``reid``, ``reid_backend``, ``reid_precision``, ``imgsz``, ``conf``, ``device``: the
-    ``track`` options or any object with those attributes, e.g. :class:`TrackOptions`).
-    The tracker gets the sequence's frame rate (frames per second) and the appearance
-    model's ``calibration``; the detector ``conf``, ``imgsz`` (None: :func:`~.detectors.
-    base.default_imgsz` of ``frame_size``, ``(width, height)`` px) and the
-    ``device`` of its top-down pose model."""
-    from .detectors.base import default_imgsz
+        if self.imgsz is not None:
+            return self
+        return replace(self, imgsz=default_imgsz(self.det, width, height))
+
+
+def build_pipeline(options: TrackOptions, frame_rate: float) -> TrackingPipeline:
+    """The detector, appearance and tracker stages named by ``options`` (resolved for the
+    source with :meth:`TrackOptions.for_source`). The tracker gets the sequence's frame
+    rate (frames per second) and the appearance model's ``calibration``; the detector
+    ``conf``, ``imgsz`` (None: the detector's own) and the ``device`` of its top-down pose
+    model."""
     from .reid.registry import build_reid
     from .trackers import load_tracker
 
     appearance = build_reid(
-        args.reid, device=args.device, backend=args.reid_backend, precision=args.reid_precision
+        options.reid,
+        device=options.device,
+        backend=options.reid_backend,
+        precision=options.reid_precision,
     )
     tracker = load_tracker(
-        args.tracker,
+        options.tracker,
         frame_rate=frame_rate,
         calibration=None if appearance is None else appearance.calibration,
     )
-    kind = args.det.partition(":")[0]
-    imgsz = default_imgsz(args.det, *(frame_size or ())) if args.imgsz is None else args.imgsz
-    options = {}
-    if kind == "yolo-pose":
-        options = {"imgsz": imgsz, "conf": args.conf, "device": args.device}
-    elif kind == "yolox":
-        options = {"imgsz": imgsz, "conf": args.conf}
+    kind = options.det.partition(":")[0]
+    settings = {}
+    if kind in ("yolo-pose", "yolox"):
+        settings = {"conf": options.conf}
+        if options.imgsz is not None:
+            settings["imgsz"] = options.imgsz
+        if kind == "yolo-pose":
+            settings["device"] = options.device
     if kind in ("mot", "gt", "yolox") and appearance is not None:
-        options["pose"] = build_detector("yolo-pose", device=args.device).pose_on_boxes
-    detector = build_detector(args.det, **options)
+        settings["pose"] = build_detector("yolo-pose", device=options.device).pose_on_boxes
+    detector = build_detector(options.det, **settings)
     return TrackingPipeline(detector, appearance, tracker)

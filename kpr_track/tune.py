@@ -113,7 +113,8 @@ def run_tracker(settings: dict, sequences: list[CachedSequence], calibration, fo
             )
         else:
             writer = MOTWriter(folder / f"{spec.name}.txt")
-        for frame_id, detections, warp in sequence.frames():
+        for frame_id, found, warp in sequence.frames():
+            detections = found.only_embedded(tracker.appearance_targets(found))
             writer.write(frame_id, detections, tracker.update(detections, camera_warp=warp))
         writer.close()
         predictions.append(writer.path)

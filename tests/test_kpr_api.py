@@ -65,6 +65,33 @@ def test_distance_is_the_part_visibility_distance(pets_crossing, kpr_parts):
     assert np.allclose(np.diag(KPR.distance(a, a)), 0.0, atol=1e-3)
 
 
+def test_same_probability_is_the_trackers_evidence(pets_crossing, kpr_parts):
+    """PETS09 frame 31: each person against themselves is more likely the same person than
+    against anyone else, and the value is what KPRTracker reads for a one-view memory."""
+    from kpr_track.trackers import KPRTracker
+    from kpr_track.trackers.track import Track
+
+    frame, detections = pets_crossing
+    a = kpr_parts.embed(frame, detections.boxes, detections.keypoints)
+    p = kpr_parts.same_probability(a, a)
+    assert p.shape == (len(detections),) * 2 and ((p >= 0) & (p <= 1)).all()
+    assert (np.diag(p)[:, None] >= p).all() and np.diag(p).min() > 0.5
+    tracker = KPRTracker(calibration=kpr_parts.calibration, full_weight_parts=1)
+    track = Track(
+        tracker.kalman,
+        detections.boxes[0],
+        1.0,
+        a[0][0],
+        a[1][0],
+        gallery_size=1,
+        visibility_threshold=0.5,
+    )
+    pairs = (np.zeros(len(detections), int), np.arange(len(detections)))
+    found = detections.with_appearance(*a)
+    probability, _ = tracker._appearance([track], found, np.arange(len(detections)), pairs)
+    np.testing.assert_allclose(probability, p[0], atol=1e-5)
+
+
 def test_flat_cosine_is_the_documented_formula(pets_crossing, kpr_parts):
     frame, detections = pets_crossing
     emb, vis = kpr_parts.embed(frame, detections.boxes, detections.keypoints)

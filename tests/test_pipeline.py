@@ -74,6 +74,7 @@ def test_detections_the_tracker_never_reads_are_not_embedded(pets_video, pose_de
         appearance_min_score = 0.0
 
     preset = dataclasses.asdict(load_tracker("kpr").config) | {
+        "embed_refresh_s": 0.0,  # every readable detection (on demand: test_embed_on_demand)
         "high_score": 0.3,
         "new_track_score": 0.3,
     }
@@ -108,5 +109,6 @@ def test_build_pipeline_gives_every_detector_its_options():
     detector = build_pipeline(dataclasses.replace(options, device="cpu:0"), 25.0).detector
     assert (detector.imgsz, detector.conf) == (960, 0.3)
     assert detector.pose.__self__.device == torch.device("cpu:0")
-    pose = build_pipeline(TrackOptions(reid="none", imgsz=None), 25.0, (1920, 1080)).detector
-    assert pose.imgsz == 1920
+    automatic = TrackOptions(reid="none", imgsz=None).for_source(1920, 1080)
+    assert automatic.imgsz == 1920 and build_pipeline(automatic, 25.0).detector.imgsz == 1920
+    assert options.for_source(1920, 1080).imgsz == 960  # an explicit --imgsz wins

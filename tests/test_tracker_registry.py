@@ -75,7 +75,7 @@ def test_its_preset_is_checked_against_its_own_settings(nearest, tmp_path):
 
 
 def test_the_benchmark_gets_a_row_for_it(nearest):
-    quality = load_benchmark("track_quality")
+    quality = load_benchmark("quality_rows")
     spec = quality._preset_spec(str(nearest))
     assert spec.appearance is None and not spec.uses_camera
     tracker = spec.build(load_tracker("kpr").config, 7.0, None)

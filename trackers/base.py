@@ -57,6 +57,12 @@ class BaseTracker(ABC):
         it; 0 for trackers that read every one."""
         return 0.0
 
+    def appearance_targets(self, detections: Detections) -> np.ndarray:
+        """`(N,)` bool: the detections of the coming :meth:`update` whose embedding it
+        reads, the ones the appearance stage must fill; by default those scoring at least
+        :attr:`appearance_min_score`."""
+        return detections.scores >= self.appearance_min_score
+
     def reset(self) -> None:
         """Forget every track and restart ids at 1 (call between sequences)."""
         self._next_id = 1

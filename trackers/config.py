@@ -76,6 +76,14 @@ class TrackerConfig:
     direction_min_motion: float = 0.1  # box heights: slower observed motion has no direction
     camera_motion: bool = True  # estimate and apply camera motion (needs frames)
     camera_min_shift: float = 1.0  # px >= 0: smaller warps of the track centres are ignored
+    # Embeddings on demand (KPRTracker.appearance_targets): a first-round detection is not
+    # embedded when its best candidate is a confirmed track matched in the last frame, with
+    # IoU >= embed_min_iou, ahead of every other candidate by embed_margin IoU, no lost
+    # track's predicted box overlaps it, and the track's memory is younger than
+    # embed_refresh_s.
+    embed_refresh_s: float = 0.0  # seconds >= 0 (0 = embed every detection)
+    embed_margin: float = 0.4  # IoU in [0,1]: lead of the best pair over the next candidate
+    embed_min_iou: float = 0.7  # IoU in [0,1] of the pair with the track's predicted box
 
     def __post_init__(self) -> None:
         for name in _UNIT_INTERVAL:
@@ -108,6 +116,8 @@ class TrackerConfig:
         age_ok = 0 <= self.max_age_s < math.inf
         _require(self, "max_age_s", age_ok, "finite, >= 0 seconds")
         _require(self, "min_hits", self.min_hits >= 1, ">= 1 detection")
+        refresh_ok = 0 <= self.embed_refresh_s < math.inf
+        _require(self, "embed_refresh_s", refresh_ok, "finite, >= 0 seconds")
 
 
 def check_renamed(keys, source: str) -> None:
@@ -132,12 +142,15 @@ class PerFrame:
         max_age: frames >= 0 a lost track is kept.
         direction_delta: frames >= 1 between the observations of the OCM direction.
         lost_max_speed: box heights per frame a lost track may have moved.
+        embed_refresh: frames >= 0 a track's appearance memory counts as fresh (0: never,
+            every detection is embedded).
         seconds_per_frame: ``1 / frame_rate``.
     """
 
     max_age: int
     direction_delta: int
     lost_max_speed: float
+    embed_refresh: int
     seconds_per_frame: float
 
 
@@ -155,6 +168,7 @@ def per_frame(config: TrackerConfig, frame_rate: float) -> PerFrame:
         max_age=round(config.max_age_s * frame_rate),
         direction_delta=max(1, round(config.direction_delta_s * frame_rate)),
         lost_max_speed=config.lost_max_speed / frame_rate,
+        embed_refresh=round(config.embed_refresh_s * frame_rate),
         seconds_per_frame=1.0 / frame_rate,
     )
 
@@ -170,6 +184,8 @@ _UNIT_INTERVAL = (
     "memory_max_overlap",
     "visibility_threshold",
     "direction_weight",
+    "embed_margin",
+    "embed_min_iou",
 )
 
 

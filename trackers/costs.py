@@ -256,6 +256,76 @@ def direction_cost(
     return np.where(known & long_enough & (length > 0), (np.pi / 2 - angle) / np.pi, 0.0)
 
 
+def memory_evidence(
+    memories: list[tuple[np.ndarray, np.ndarray] | None],
+    detection_embeddings: np.ndarray,
+    detection_seen: np.ndarray,
+    pairs: Pairs,
+    calibration,
+    appearance_weight: float,
+    full_weight_parts: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(p_same, w_app)`` of track / detection ``pairs`` from the tracks' memories.
+
+    ``p_same`` is the calibration's fused evidence (:meth:`~kpr_track.reid.calibration.
+    DistanceCalibration.fused_probability`) of the per-slot gallery minima
+    (:func:`appearance_slots`, the statistic the calibration was fitted on,
+    :mod:`kpr_track.train.calibrate`), 0.5 where the pair does not share the holistic
+    slot or the track has no memory; ``w_app = appearance_weight x min(shared slots /
+    full, 1)`` with ``full = min(full_weight_parts, P)`` (1 for a global embedding).
+
+    Args:
+        memories: per track row, ``(gallery (P, G, D), valid (P, G))`` or None.
+        detection_embeddings: `(N, P, D)` L2-normalised.
+        detection_seen: `(N, P)` bool, the slots each detection shows.
+        pairs: ``(rows, cols)`` `(M,)` indices into ``memories`` and the detections.
+        calibration: a :class:`~kpr_track.reid.calibration.DistanceCalibration`.
+        appearance_weight: largest ``w_app``, cost units in [0, 1].
+        full_weight_parts: shared slots >= 1 that give the full weight.
+
+    Returns:
+        `(M,)` float p_same in [0, 1] and `(M,)` float ``w_app``.
+
+    Raises:
+        InputError: when the detections' (slots, D) differ from the memories'.
+    """
+    rows, cols = pairs
+    slots = detection_embeddings.shape[1]
+    distance, both = np.ones((len(rows), slots)), np.zeros((len(rows), slots), bool)
+    members = [r for r in np.unique(rows) if memories[r] is not None]
+    if members:
+        gallery = np.stack([memories[r][0] for r in members])
+        if gallery.shape[1::2] != detection_embeddings.shape[1:]:
+            raise InputError(
+                f"KPRTracker.update: embeddings {detection_embeddings.shape[1:]} do not match "
+                f"the track memory {gallery.shape[1::2]} (slots, D)"
+            )
+        valid = np.stack([memories[r][1] for r in members])
+        compact = np.full(len(memories), -1)
+        compact[members] = np.arange(len(members))
+        known = compact[rows] >= 0
+        distance[known], both[known] = appearance_slots(
+            gallery,
+            valid,
+            detection_embeddings,
+            detection_seen,
+            (compact[rows[known]], cols[known]),
+        )
+    evidence = calibration.fused_probability(distance, both)
+    probability = np.where(both[:, 0], evidence, 0.5)
+    full = min(full_weight_parts, slots)
+    return probability, appearance_weight * np.minimum(both.sum(axis=-1) / full, 1.0)
+
+
+def unoccluded(boxes: np.ndarray, max_overlap: float) -> np.ndarray:
+    """`(N,)` bool: the `(N, 4)` xyxy px ``boxes`` overlapping no other one by more than
+    ``max_overlap`` IoU (their crops show one person)."""
+    overlap = 1.0 - iou_cost(boxes, boxes)
+    np.fill_diagonal(overlap, 0.0)
+    most = overlap.max(axis=1) if len(boxes) > 1 else np.zeros(len(boxes))
+    return most <= max_overlap
+
+
 def fuse_costs(
     iou: np.ndarray,
     *,

@@ -29,6 +29,9 @@ Only matches of rounds (b) and (d) and births write appearance memory, and only 
 detections overlapping no other detection by more than ``memory_max_overlap`` IoU:
 second-round detections are low-score and usually occluded crops.
 
+Embeddings on demand (:mod:`~.on_demand`): the pipeline asks :meth:`KPRTracker.
+appearance_targets` which detections to embed; clear continuations cost no crop.
+
 Appearance is used only with detections carrying embeddings, ``appearance_weight > 0``
 and a :class:`~kpr_track.reid.calibration.DistanceCalibration` of the appearance model
 (the ``calibration`` argument, normally the appearance stage's ``calibration``
@@ -53,14 +56,16 @@ from .camera_motion import CameraMotion, camera_moves, warp_states
 from .config import TrackerConfig, per_frame
 from .costs import (
     Pairs,
-    appearance_slots,
     direction_cost,
     fuse_costs,
     iou_cost,
     mahalanobis_gate,
+    memory_evidence,
     reach_gate,
+    unoccluded,
 )
 from .kalman import KalmanFilter, xyah_to_xyxy
+from .on_demand import clear_continuations, memory_fresh
 from .track import Track, TrackState
 
 if TYPE_CHECKING:  # the reid package imports torch; the tracker only reads the object
@@ -118,6 +123,9 @@ class KPRTracker(BaseTracker):
         direction_min_motion: float = _D.direction_min_motion,
         camera_motion: bool = _D.camera_motion,
         camera_min_shift: float = _D.camera_min_shift,
+        embed_refresh_s: float = _D.embed_refresh_s,
+        embed_margin: float = _D.embed_margin,
+        embed_min_iou: float = _D.embed_min_iou,
         frame_rate: float | None = None,
         calibration: DistanceCalibration | None = None,
     ) -> None:
@@ -147,6 +155,30 @@ class KPRTracker(BaseTracker):
         """``high_score``: lower-scoring detections only meet round (c), on IoU alone, and
         are never remembered or born from (``new_track_score >= high_score``)."""
         return self.config.high_score
+
+    def appearance_targets(self, detections: Detections) -> np.ndarray:
+        """`(N,)` bool: the detections whose embedding the next :meth:`update` reads:
+        those scoring at least ``high_score``, less, when ``embed_refresh_s > 0``, the
+        clear continuations of tracks with fresh memory (:mod:`~.on_demand`, on the
+        predicted boxes before camera motion is applied, inside the motion gates).
+
+        Args:
+            detections: the frame's detections, before :meth:`update`.
+        """
+        cfg = self.config
+        wanted = detections.scores >= self.appearance_min_score
+        refresh = self.frames.embed_refresh
+        if refresh == 0 or not self._tracks or not wanted.any():
+            return wanted
+        means, covariances, lost = self._predicted()
+        boxes = detections.boxes
+        gate = mahalanobis_gate(self.kalman, means, covariances, boxes, cfg.gate_threshold)
+        gate &= self._reach(self._tracks, boxes)
+        overlap = np.where(gate, 1.0 - iou_cost(xyah_to_xyxy(means[:, :4]), boxes), 0.0)
+        overlap[:, ~wanted] = 0.0
+        fresh = np.array([memory_fresh(t, refresh) for t in self._tracks])
+        skip = clear_continuations(overlap, lost, fresh, cfg.embed_min_iou, cfg.embed_margin)
+        return wanted & ~skip
 
     def reset(self) -> None:
         """Forget every track, restart ids at 1, the frame count at 0 and the camera."""
@@ -201,7 +233,7 @@ class KPRTracker(BaseTracker):
         third, _, _ = self._associate(  # (d)
             tentative, rest_high, detections, cfg.unconfirmed_match_cost, fused=True
         )
-        clear = self._unoccluded(detections)
+        clear = unoccluded(detections.boxes, cfg.memory_max_overlap)
         self._absorb(first, detections, clear)
         self._absorb(second, detections, np.zeros(len(detections), bool))  # never remembered
         self._absorb(third, detections, clear)
@@ -228,14 +260,19 @@ class KPRTracker(BaseTracker):
             return warp
         return None if frame is None else self._camera(frame)
 
-    def _predict(self, warp: np.ndarray | None) -> None:
-        if not self._tracks:
-            return
+    def _predicted(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The Kalman prediction of every track, stored nowhere: `(T, 8)` means, `(T, 8,
+        8)` covariances and `(T,)` bool lost."""
         means = np.stack([t.mean for t in self._tracks])
         covariances = np.stack([t.covariance for t in self._tracks])
         lost = np.array([t.state == TrackState.LOST for t in self._tracks])
         means[lost, 7] = 0.0  # lost tracks coast without changing height (ByteTrack)
-        means, covariances = self.kalman.predict(means, covariances)
+        return *self.kalman.predict(means, covariances), lost
+
+    def _predict(self, warp: np.ndarray | None) -> None:
+        if not self._tracks:
+            return
+        means, covariances, _ = self._predicted()
         moves = warp is not None and camera_moves(warp, means[:, :2], self.config.camera_min_shift)
         if moves:
             means, covariances = warp_states(warp, means, covariances)
@@ -349,53 +386,20 @@ class KPRTracker(BaseTracker):
     def _appearance(
         self, tracks: list[Track], detections: Detections, det_idx: np.ndarray, pairs: Pairs
     ) -> tuple[np.ndarray | None, np.ndarray | float]:
-        """``(p_same (M,), w_app (M,))`` of ``pairs``, or ``(None, 0)`` for motion only.
-
-        ``p_same`` is the calibration's fused evidence of the per-slot gallery minima
-        (holistic + the shared parts, :meth:`~kpr_track.reid.calibration.
-        DistanceCalibration.fused_probability`), 0.5 where the pair does not share the
-        holistic slot (or the track has no memory yet); ``w_app`` grows with the number
-        of shared slots up to ``full_weight_parts`` (or all the model's slots when it has
-        fewer, e.g. 1 for a global embedding).
-        """
+        """``(p_same (M,), w_app (M,))`` of ``pairs`` (:func:`~.costs.memory_evidence`),
+        or ``(None, 0)`` for motion only."""
         if not self._uses_appearance(detections):
             return None, 0.0
-        rows, cols = pairs
-        det_emb = detections.embeddings[det_idx]
-        det_vis = detections.visibility[det_idx] > self.config.visibility_threshold
-        slots = det_emb.shape[1]
-        distance, both = np.ones((len(rows), slots)), np.zeros((len(rows), slots), bool)
-        members = [r for r in np.unique(rows) if tracks[r].gallery is not None]
-        if members:
-            gallery = np.stack([tracks[r].gallery for r in members])
-            if gallery.shape[1::2] != det_emb.shape[1:]:
-                raise InputError(
-                    f"KPRTracker.update: embeddings {det_emb.shape[1:]} do not match the "
-                    f"track memory {gallery.shape[1::2]} (slots, D)"
-                )
-            valid = np.stack([tracks[r].gallery_valid for r in members])
-            compact = np.full(len(tracks), -1)
-            compact[members] = np.arange(len(members))
-            known = compact[rows] >= 0
-            distance[known], both[known] = appearance_slots(
-                gallery, valid, det_emb, det_vis, (compact[rows[known]], cols[known])
-            )
-        # The calibrated evidence of the per-slot gallery minima (holistic + shared parts),
-        # the statistic the calibration was fitted on (kpr_track.train.calibrate).
-        shared = both.sum(axis=-1)
-        evidence = self.calibration.fused_probability(distance, both)
-        probability = np.where(both[:, 0], evidence, 0.5)
-        full = min(self.config.full_weight_parts, det_emb.shape[1])
-        weight = self.config.appearance_weight * np.minimum(shared / full, 1.0)
-        return probability, weight
-
-    def _unoccluded(self, detections: Detections) -> np.ndarray:
-        """`(N,)` bool: detections overlapping no other one by more than
-        ``memory_max_overlap`` IoU (their crops show one person)."""
-        overlap = 1.0 - iou_cost(detections.boxes, detections.boxes)
-        np.fill_diagonal(overlap, 0.0)
-        most = overlap.max(axis=1) if len(detections) > 1 else np.zeros(len(detections))
-        return most <= self.config.memory_max_overlap
+        cfg = self.config
+        return memory_evidence(
+            [(t.gallery, t.gallery_valid) if t.gallery is not None else None for t in tracks],
+            detections.embeddings[det_idx],
+            detections.visibility[det_idx] > cfg.visibility_threshold,
+            pairs,
+            self.calibration,
+            cfg.appearance_weight,
+            cfg.full_weight_parts,
+        )
 
     def _absorb(self, matches: np.ndarray, detections: Detections, remember: np.ndarray) -> None:
         """Update matched tracks, store appearance where ``remember[d]``, and promote them

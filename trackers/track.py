@@ -56,6 +56,7 @@ class Track:
         gallery: `(1+K, G, D)` float32, newest first per slot, or None before any
             embedding was stored.
         gallery_valid: `(1+K, G)` bool, where ``gallery`` holds an embedding.
+        remembered_age: ``age`` when a slot was last stored, None before.
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class Track:
         self.visibility_threshold = visibility_threshold
         self.gallery: np.ndarray | None = None
         self.gallery_valid: np.ndarray | None = None
+        self.remembered_age: int | None = None
         self._history = max(history, 2)
         self._observed: list[tuple[int, np.ndarray]] = [(0, measurement)]  # (age, xyah)
         self._anchor = (self.mean, self.covariance)  # state right after the last observation
@@ -173,17 +175,21 @@ class Track:
         return kalman.predict(mean, covariance)
 
     def remember(self, embeddings: np.ndarray, visibility: np.ndarray) -> None:
-        """Push the slots seen in a detection onto their galleries (oldest dropped).
+        """Push the slots seen in a detection onto their galleries (oldest dropped); a
+        detection with no slot seen (e.g. not embedded this frame) changes nothing.
 
         Args:
             embeddings: `(1+K, D)` L2-normalised.
             visibility: `(1+K,)` in [0, 1]; slots above ``visibility_threshold`` count.
         """
         new = np.asarray(embeddings, np.float32)
+        seen = np.asarray(visibility) > self.visibility_threshold  # (1+K,)
+        if not seen.any():
+            return
+        self.remembered_age = self.age
         if self.gallery is None:
             self.gallery = np.zeros((len(new), self.gallery_size, new.shape[-1]), np.float32)
             self.gallery_valid = np.zeros((len(new), self.gallery_size), bool)
-        seen = np.asarray(visibility) > self.visibility_threshold  # (1+K,)
         self.gallery[seen] = np.roll(self.gallery[seen], 1, axis=1)
         self.gallery_valid[seen] = np.roll(self.gallery_valid[seen], 1, axis=1)
         self.gallery[seen, 0] = new[seen]

@@ -144,10 +144,9 @@ def check_tracking_options(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the stages from ``args``, track the video and print the summary."""
-    from ..detectors.base import default_imgsz
     from ..io.frames import open_frames
     from ..io.sample import sample_video
-    from ..pipeline import build_pipeline
+    from ..pipeline import TrackOptions, build_pipeline
     from ..run import RunSettings, format_summary, output_dir, track_video
     from ..weights import apply_offline_env
 
@@ -161,10 +160,9 @@ def run(args: argparse.Namespace) -> int:
         )
     reader = open_frames(args.video, args.posetrack_json, args.max_frames)
     folder = output_dir(Path(args.video), args.out, args.exist_ok)
-    if args.imgsz is None:  # recorded in summary.json as used
-        args.imgsz = default_imgsz(args.det, reader.info.width, reader.info.height)
-    pipeline = build_pipeline(args, reader.info.fps)
-    settings = RunSettings.of(args.video, args)
+    options = TrackOptions.of(args).for_source(reader.info.width, reader.info.height)
+    pipeline = build_pipeline(options, reader.info.fps)
+    settings = RunSettings.of(args.video, options)  # imgsz recorded as used
     link = link_setup(args, pipeline)
     try:
         summary = track_video(

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         )
 
         def build_stages(frame_rate, size, options=options):
-            pipeline = build_pipeline(options, frame_rate, size)
+            pipeline = build_pipeline(options.for_source(*size), frame_rate)
             built["calibration"] = getattr(pipeline.appearance, "calibration", None)
             return pipeline, appearance
 

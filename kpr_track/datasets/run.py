@@ -102,7 +102,6 @@ def track_sequence(job: SequenceJob) -> SequenceResult:
     """
     import torch
 
-    from ..detectors.base import default_imgsz
     from ..io.frames import open_frames
     from ..pipeline import build_pipeline
     from ..run import RunSettings, track_video
@@ -111,9 +110,7 @@ def track_sequence(job: SequenceJob) -> SequenceResult:
     spec = job.spec
     options = replace(job.options, det=sequence_detector(job.options.det, spec))
     reader = paused(open_frames(spec.source, spec.posetrack_json, options.max_frames), spec.name)
-    if options.imgsz is None:  # each sequence's own resolution, recorded as used
-        size = default_imgsz(options.det, reader.info.width, reader.info.height)
-        options = replace(options, imgsz=size)
+    options = options.for_source(reader.info.width, reader.info.height)  # recorded as used
     pipeline = build_pipeline(options, reader.info.fps)
     settings = RunSettings.of(spec.source, options)
     with tempfile.TemporaryDirectory(prefix=f"kpr-track-{spec.name}-") as tmp:
