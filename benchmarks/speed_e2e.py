@@ -17,15 +17,19 @@ from kpr_track.io.video import sequence_frames
 # The end-to-end runs: name -> (sequence, options changed from the CLI defaults, overlap).
 # PETS09 (4.6 people a frame): the defaults (onnxruntime fp32), PyTorch, int8, no
 # appearance, the defaults overlapped, the YOLOX fast path; MOT20-01 (a 1080p crowd):
-# the defaults, PyTorch, no appearance.
+# the defaults, PyTorch, no appearance. ``*_every_crop``: the defaults with embeddings on
+# demand off (``tracker_settings``: changes to the tracker preset), what they save.
+EVERY_CROP = {"tracker_settings": {"embed_refresh_s": 0.0}}
 E2E_RUNS: dict[str, tuple[Path, dict, bool | None]] = {
     "end_to_end": (PETS09, {}, None),
+    "end_to_end_every_crop": (PETS09, EVERY_CROP, None),
     "end_to_end_torch": (PETS09, {"reid_backend": "torch"}, None),
     "end_to_end_int8": (PETS09, {"reid_precision": "int8"}, None),
     "end_to_end_no_reid": (PETS09, {"reid": "none"}, None),
     "end_to_end_overlap": (PETS09, {}, True),
     "end_to_end_yolox": (PETS09, {"det": "yolox"}, None),
     "mot20_01": (MOT20_01, {}, None),
+    "mot20_01_every_crop": (MOT20_01, EVERY_CROP, None),
     "mot20_01_torch": (MOT20_01, {"reid_backend": "torch"}, None),
     "mot20_01_no_reid": (MOT20_01, {"reid": "none"}, None),
 }
@@ -37,7 +41,9 @@ def run_end_to_end(name: str, frames: int, mot20_frames: int, yolox: Path) -> di
     if changes.get("det") == "yolox":
         changes = {**changes, "det": f"yolox:{yolox}"}
     count = mot20_frames if sequence == MOT20_01 else frames
-    return end_to_end(count, tracking_options(**changes), overlap, sequence)
+    changes = dict(changes)
+    settings = changes.pop("tracker_settings", None)
+    return end_to_end(count, tracking_options(**changes), overlap, sequence, settings)
 
 
 def tracking_options(**changes: object) -> argparse.Namespace:
@@ -54,9 +60,12 @@ def end_to_end(
     options: argparse.Namespace,
     overlap: bool | None = None,
     sequence: Path = PETS09,
+    tracker_settings: dict | None = None,
 ) -> dict:
     """The whole tracking pipeline built as ``kpr-track track`` builds it from
-    ``options``, over the first ``frames`` frames of ``sequence``, per stage.
+    ``options``, over the first ``frames`` frames of ``sequence``, per stage; the tracker
+    preset's settings changed by ``tracker_settings``. ``crops_per_frame``: detections
+    the appearance model embedded (the tracker's ``appearance_targets``).
 
     ``runtime`` records what ran the appearance model (``onnx`` / ``torch`` / ``-``).
 
@@ -67,20 +76,30 @@ def end_to_end(
     """
     from kpr_track.pipeline import StageTimer, TrackOptions, build_pipeline, overlap_pays
     from kpr_track.reid.export import OnnxAppearanceModel
+    from kpr_track.trackers import load_tracker
 
     info = read_seqinfo(sequence)
     resolved = TrackOptions.of(options).for_source(int(info["imWidth"]), int(info["imHeight"]))
     pipeline = build_pipeline(resolved, float(info["frameRate"]))
+    if tracker_settings:
+        pipeline.tracker = load_tracker(
+            resolved.tracker,
+            tracker_settings,
+            frame_rate=float(info["frameRate"]),
+            calibration=pipeline.tracker.calibration,
+        )
     iterator = sequence_frames(sequence, frames + 1)
     first_id, first = next(iterator)
     warm = pipeline.detect(first, first_id)  # warm-up, untimed and unseen by the tracker
     if pipeline.appearance is not None:
         pipeline.appearance(first, warm)
     pipeline.timer = StageTimer()
-    people = 0
+    people = crops = 0
     start = time.perf_counter()
     for _, _, detections, _ in pipeline.run(iterator, overlap=overlap):
         people += len(detections)
+        if detections.visibility is not None:
+            crops += int((detections.visibility.max(axis=1, initial=0.0) > 0).sum())
     wall = time.perf_counter() - start
     timer = pipeline.timer
     count = timer.calls["detect"]
@@ -99,6 +118,8 @@ def end_to_end(
         "overlap": overlap_pays() if overlap is None else overlap,
         "frames": count,
         "detections_per_frame": people / count,
+        "crops_per_frame": crops / count,
+        "tracker_settings": tracker_settings or {},
         "fps": count / wall,
         "ms_per_frame": ms,
         "share_of_time": {stage: value / sum(ms.values()) for stage, value in ms.items()},

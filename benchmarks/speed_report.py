@@ -143,8 +143,9 @@ def markdown_report(report: dict) -> str:
     runs = [report[key] for key in E2E_RUNS]
     stages = ("decode", "detect", "reid", "track")
     e2e_rows = [
-        [run["sequence"], run["detector"].split(":")[0], run["reid"], run["runtime"]]
+        [run["sequence"], run["detector"].split(":")[0], _reid_label(run), run["runtime"]]
         + ["yes" if run["overlap"] else "no", run["frames"], f"{run['detections_per_frame']:.1f}"]
+        + [f"{run['crops_per_frame']:.1f}" if "crops_per_frame" in run else "-"]
         + [f"{run['fps']:.2f}", f"{run['vs_yolo_pose_960_detector']:.2f}"]
         + [f"{run['ms_per_frame'].get(stage, 0.0) * run['frames'] / 1000:.2f}" for stage in stages]
         + [f"{100 * run['reid_vs_detection']:.0f} %"]
@@ -167,6 +168,7 @@ def markdown_report(report: dict) -> str:
         e2e_fps=e2e["fps"],
         e2e_table=markdown_table(
             ["sequence", "detector", "--reid", "runtime", "overlap", "frames", "people/frame"]
+            + ["crops/frame"]
             + ["FPS", "x detector"]
             + [f"{stage} s" for stage in stages]
             + ["reid / detect"],
@@ -196,3 +198,9 @@ def markdown_report(report: dict) -> str:
         tracemalloc=tracemalloc_mib,
         long_run=long_run_text,
     )
+
+
+def _reid_label(run: dict) -> str:
+    """The run's ``--reid``, marked when embeddings on demand were off."""
+    every = run.get("tracker_settings", {}).get("embed_refresh_s") == 0
+    return f"{run['reid']} (every crop)" if every else run["reid"]

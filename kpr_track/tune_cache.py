@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -191,3 +191,74 @@ def _load(path: Path, spec: SequenceSpec, images: dict | None) -> CachedSequence
         visibility=arrays.get("visibility"),
         images=images,
     )
+
+
+def thinned(sequence: CachedSequence, step: int, folder: Path) -> CachedSequence:
+    """Every ``step``-th frame of a MOTChallenge ``sequence`` as a sequence of its own, at
+    ``frame_rate / step``: what a camera at a lower frame rate sees (e.g. a 30 fps
+    sequence at every 4th frame for 7.5 fps scenes).
+
+    Frames are renumbered 1, 2, ...; each kept frame's camera warp is the composition of
+    the warps since the previous kept frame; the ground truth is thinned the same way into
+    ``folder/<name>-every<step>/`` (``gt/gt.txt`` and ``seqinfo.ini`` with the new length
+    and frame rate), the thinned spec's ``gt``.
+
+    Raises:
+        InputError: ``step`` < 1, or the sequence has no MOTChallenge ground truth folder.
+        OutputError: the thinned ground truth cannot be written.
+    """
+    import configparser
+
+    if step < 1:
+        raise InputError(f"frame step must be >= 1, got {step}")
+    if step == 1:
+        return sequence
+    spec = sequence.spec
+    if spec.gt is None or not (Path(spec.gt) / "gt" / "gt.txt").is_file():
+        raise InputError(f"{spec.name}: a frame step needs MOTChallenge ground truth (gt/gt.txt)")
+    name = f"{spec.name}-every{step}"
+    target = Path(folder) / name
+    source_gt = Path(spec.gt)
+    kept_lines = []
+    for line in (source_gt / "gt" / "gt.txt").read_text().splitlines():
+        frame, sep, rest = line.partition(",")
+        if sep and frame.strip().isdigit() and (int(frame) - 1) % step == 0:
+            kept_lines.append(f"{(int(frame) - 1) // step + 1},{rest}")
+    info = configparser.ConfigParser()
+    info.optionxform = str  # keep MOTChallenge's camelCase keys
+    info.read(source_gt / "seqinfo.ini")
+    if "Sequence" not in info:
+        raise InputError(f"{source_gt / 'seqinfo.ini'}: no [Sequence] section")
+    length = int(info["Sequence"].get("seqLength", sequence.frame_ids.max()))
+    rate = f"{sequence.frame_rate / step:g}"
+    info["Sequence"].update(name=name, seqLength=str((length - 1) // step + 1), frameRate=rate)
+    try:
+        (target / "gt").mkdir(parents=True, exist_ok=True)
+        (target / "gt" / "gt.txt").write_text("\n".join(kept_lines) + "\n")
+        with open(target / "seqinfo.ini", "w") as handle:
+            info.write(handle, space_around_delimiters=False)
+    except OSError as error:
+        raise OutputError(f"{target}: cannot write the thinned ground truth ({error})") from None
+    keep = np.flatnonzero((sequence.frame_ids - 1) % step == 0)
+    ends = np.cumsum(sequence.counts)
+    rows = np.concatenate([np.arange(ends[i] - sequence.counts[i], ends[i]) for i in keep])
+    return CachedSequence(
+        spec=replace(spec, name=name, result_name=f"{name}.txt", gt=target, seq_dir=target),
+        frame_rate=sequence.frame_rate / step,
+        frame_ids=(sequence.frame_ids[keep] - 1) // step + 1,
+        counts=sequence.counts[keep],
+        boxes=sequence.boxes[rows],
+        scores=sequence.scores[rows],
+        keypoints=sequence.keypoints[rows],
+        warps=np.stack([_composed(sequence.warps, i, step) for i in keep]),
+        embeddings=None if sequence.embeddings is None else sequence.embeddings[rows],
+        visibility=None if sequence.visibility is None else sequence.visibility[rows],
+    )
+
+
+def _composed(warps: np.ndarray, index: int, step: int) -> np.ndarray:
+    """`(2, 3)` warp from frame ``index - step`` to ``index`` (identity for the first)."""
+    total = np.eye(3)
+    for i in range(max(index - step + 1, 1), index + 1):
+        total = np.vstack([warps[i], [0.0, 0.0, 1.0]]) @ total
+    return total[:2]

@@ -65,3 +65,47 @@ def test_objectives(objective, weight, value):
     assert objective_value({"HOTA": 0.4, "IDF1": 0.6}, objective, weight) == pytest.approx(value)
     with pytest.raises(ConfigError, match="objective"):
         objective_value({"HOTA": 0.4, "IDF1": 0.6}, "mota")
+
+
+def test_frame_steps_tune_on_thinned_sequences_too(tmp_path, capsys):
+    """``--frame-steps 1 3``: each MOT17-mini sequence also at every 3rd frame, its ground
+    truth thinned and renumbered the same way, scored in the same study."""
+    import configparser
+
+    assert _tune(tmp_path, 2, "--frame-steps", "1", "3") == 0
+    source = shared_path("data", "MOT17-mini", "train", SEQUENCES[0])
+    folder = tmp_path / "cache" / "thinned" / f"{SEQUENCES[0]}-every3"
+    original = [line.split(",") for line in (source / "gt" / "gt.txt").read_text().split()]
+    kept = [line.split(",") for line in (folder / "gt" / "gt.txt").read_text().split()]
+    expected = [[str((int(r[0]) - 1) // 3 + 1), *r[1:]] for r in original if int(r[0]) % 3 == 1]
+    assert kept == expected and len(kept) > 0
+    info, before = configparser.ConfigParser(), configparser.ConfigParser()
+    info.read(folder / "seqinfo.ini")
+    before.read(source / "seqinfo.ini")
+    rate = float(before["Sequence"]["frameRate"])
+    assert float(info["Sequence"]["frameRate"]) == pytest.approx(rate / 3, abs=1e-4)
+    assert f"{SEQUENCES[0]}-every3" in (tmp_path / "best.yaml").read_text()
+
+
+def test_thinned_warps_compose_the_skipped_frames(tmp_path):
+    """Camera warps of the kept frames are the composition of the skipped ones: a pan of
+    2 px a frame becomes 6 px at every 3rd frame."""
+    import numpy as np
+
+    from kpr_track.datasets.sequences import SequenceSpec
+    from kpr_track.tune_cache import CachedSequence, thinned
+
+    source = shared_path("data", "MOT17-mini", "train", SEQUENCES[0])
+    pan = np.tile(np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 0.0]]), (7, 1, 1))
+    boxes = np.arange(7 * 4, dtype=np.float32).reshape(7, 4)
+    sequence = CachedSequence(
+        spec=SequenceSpec("s", source, "s.txt", gt=source, seq_dir=source),
+        frame_rate=30.0, frame_ids=np.arange(1, 8), counts=np.ones(7, np.int64), boxes=boxes,
+        scores=np.ones(7, np.float32), keypoints=np.zeros((7, 17, 3), np.float32), warps=pan,
+    )  # fmt: skip
+    every = thinned(sequence, 3, tmp_path)
+    assert every.frame_ids.tolist() == [1, 2, 3] and every.frame_rate == 10.0
+    np.testing.assert_array_equal(every.boxes, boxes[[0, 3, 6]])
+    np.testing.assert_allclose(every.warps[0], np.eye(3)[:2])
+    np.testing.assert_allclose(every.warps[1:, 0, 2], [6.0, 6.0])
+    assert thinned(sequence, 1, tmp_path) is sequence

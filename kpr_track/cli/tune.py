@@ -54,6 +54,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--cache-dir", type=Path, default=Path("runs/tune/cache"), help="detection cache folder"
     )
+    parser.add_argument(
+        "--frame-steps",
+        type=int,
+        nargs="+",
+        default=[1],
+        metavar="N",
+        help="tune on each MOT sequence at every N-th frame too (frame rate / N), e.g. "
+        "'1 4' for a 30 fps sequence as 30 and 7.5 fps cameras (default: 1)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="sampler seed")
     add_tracking_options(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -70,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline import build_pipeline
     from ..trackers import load_tracker
     from ..tune import Study, best_settings, optimise, write_preset
-    from ..tune_cache import load_or_compute
+    from ..tune_cache import load_or_compute, thinned
     from ..weights import apply_offline_env
     from .track import check_tracking_options
 
@@ -90,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
     unlabelled = [spec.name for spec in specs if spec.gt is None]
     if unlabelled:
         raise InputError(f"kpr-track tune needs ground truth; none for {', '.join(unlabelled)}")
+    steps = sorted(set(args.frame_steps))
+    if steps[0] < 1:
+        raise ConfigError(f"--frame-steps must be >= 1, got {args.frame_steps}")
     base_tracker = load_tracker(args.tracker)
     base = {
         f.name: getattr(base_tracker.config, f.name)
@@ -115,11 +127,10 @@ def run(args: argparse.Namespace) -> int:
             "reid": options.reid if appearance else None,
             "max_frames": args.max_frames,
         }
-        sequences.append(
-            load_or_compute(
-                spec, settings, build_stages, args.cache_dir, progress=not args.no_progress
-            )
+        cached = load_or_compute(
+            spec, settings, build_stages, args.cache_dir, progress=not args.no_progress
         )
+        sequences += [thinned(cached, step, args.cache_dir / "thinned") for step in steps]
     calibration = built.get("calibration")
     if appearance and calibration is None:
         from ..reid.registry import reid_calibration
