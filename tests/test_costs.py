@@ -9,7 +9,7 @@ from kpr_track.errors import InputError
 from kpr_track.reid.calibration import DistanceCalibration
 from kpr_track.trackers.assignment import linear_assignment
 from kpr_track.trackers.costs import (
-    appearance_cost,
+    appearance_slots,
     direction_cost,
     fuse_costs,
     iou_cost,
@@ -92,20 +92,20 @@ def test_appearance_ignores_part_hidden_in_detection():
     # and carries an opposite (garbage) embedding there: it must not count.
     gallery, valid = _gallery(_unit([[[1, 0], [0, 1], [1, 1]]]))
     det = _unit([[[1, 0], [0, 1], [-1, -1]]])
-    cost, shared = appearance_cost(gallery, valid, det, np.array([[1, 1, 0.0]]))
-    assert shared[0, 0] == 2
-    assert cost[0, 0] == pytest.approx(0.0, abs=1e-6)
-    cost_all, shared_all = appearance_cost(gallery, valid, det, np.ones((1, 3)))
-    assert shared_all[0, 0] == 3
-    assert cost_all[0, 0] == pytest.approx(1 / 3, abs=1e-6)  # (0 + 0 + 2) / 3 / 2
+    cost, shared = appearance_slots(gallery, valid, det, np.array([[1, 1, 0.0]]))
+    assert shared[0, 0].tolist() == [True, True, False]
+    assert cost[0, 0, :2] == pytest.approx([0.0, 0.0], abs=1e-6)
+    cost_all, shared_all = appearance_slots(gallery, valid, det, np.ones((1, 3)))
+    assert shared_all[0, 0].all()
+    assert cost_all[0, 0] == pytest.approx([0.0, 0.0, 1.0], abs=1e-6)  # opposite: 2 / 2
 
 
 def test_appearance_not_comparable_without_shared_part():
     gallery, valid = _gallery(_unit([[[1, 0], [0, 1]]]))
     valid[0, 1] = False  # the track never saw part 1; the detection shows only part 1
-    cost, shared = appearance_cost(gallery, valid, _unit([[[1, 0], [0, 1]]]), [[0, 1]])
-    assert shared[0, 0] == 0
-    assert cost[0, 0] == 1.0
+    cost, shared = appearance_slots(gallery, valid, _unit([[[1, 0], [0, 1]]]), [[0, 1]])
+    assert not shared[0, 0].any()
+    assert cost[0, 0].tolist() == [1.0, 1.0]
 
 
 def test_cues_on_pairs_equal_the_full_matrix_there():
@@ -117,11 +117,11 @@ def test_cues_on_pairs_equal_the_full_matrix_there():
     det = _unit(rng.normal(size=(30, 9, 16)))
     visibility = rng.uniform(size=(30, 9)) > 0.3
     pairs = np.nonzero(rng.uniform(size=(40, 30)) < 0.1)
-    every, every_shared = appearance_cost(gallery, valid, det, visibility)
-    some, some_shared = appearance_cost(gallery, valid, det, visibility, pairs)
+    every, every_shared = appearance_slots(gallery, valid, det, visibility)
+    some, some_shared = appearance_slots(gallery, valid, det, visibility, pairs)
     np.testing.assert_allclose(some, every[pairs], atol=1e-6)
     np.testing.assert_array_equal(some_shared, every_shared[pairs])
-    assert (every_shared > 0).any() and (every < 1.0).any()  # the comparison is not vacuous
+    assert every_shared.any() and (every < 1.0).any()  # the comparison is not vacuous
 
     corners = rng.uniform(0, 200, (70, 2))
     boxes = np.c_[corners, corners + rng.uniform(20, 80, (70, 2))]
@@ -138,9 +138,9 @@ def test_cues_on_pairs_equal_the_full_matrix_there():
 def test_appearance_rejects_bad_shapes():
     gallery, valid = _gallery(np.ones((1, 3, 4)))
     with pytest.raises(InputError, match="equal P"):
-        appearance_cost(gallery, valid, np.ones((2, 2, 4)), np.ones((2, 2)))
+        appearance_slots(gallery, valid, np.ones((2, 2, 4)), np.ones((2, 2)))
     with pytest.raises(InputError, match="visibility"):
-        appearance_cost(gallery, valid, np.ones((2, 3, 4)), np.ones((2, 2)))
+        appearance_slots(gallery, valid, np.ones((2, 3, 4)), np.ones((2, 2)))
 
 
 # Fusion table, one pair per row: (1 - IoU, p_same, w_app, ocm, w_dir, gate, min_iou)

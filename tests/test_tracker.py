@@ -9,7 +9,7 @@ from kpr_track.detections import Detections
 from kpr_track.errors import ConfigError, InputError
 from kpr_track.reid.calibration import DistanceCalibration
 from kpr_track.trackers import BaseTracker, KPRTracker, TrackState, build_tracker
-from kpr_track.trackers.costs import appearance_cost
+from kpr_track.trackers.costs import appearance_slots
 from kpr_track.trackers.track import Track
 
 
@@ -219,12 +219,12 @@ def test_gallery_keeps_the_last_views_and_matches_the_closest():
         track.remember(view, np.ones(1))
     assert track.gallery[0] == pytest.approx(np.stack([views[2][0], views[1][0]]))  # newest first
     assert track.gallery_valid.tolist() == [[True, True]]
-    distance, shared = appearance_cost(
+    distance, shared = appearance_slots(
         track.gallery[None], track.gallery_valid[None], np.stack(views), np.ones((3, 1))
     )
     # The oldest view was dropped (distance sqrt(2) / 2); the other two are in the gallery.
-    assert distance[0] == pytest.approx([np.sqrt(2) / 2, 0.0, 0.0], abs=1e-6)
-    assert shared.tolist() == [[1, 1, 1]]
+    assert distance[0, :, 0] == pytest.approx([np.sqrt(2) / 2, 0.0, 0.0], abs=1e-6)
+    assert shared.tolist() == [[[True]] * 3]
 
 
 def test_second_round_and_overlapping_matches_leave_memory_alone():

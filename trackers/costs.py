@@ -104,43 +104,6 @@ def reach_gate(anchors: np.ndarray, radius: np.ndarray, detection_boxes: np.ndar
     return distance <= np.asarray(radius, np.float64).reshape(-1, 1)
 
 
-def appearance_cost(
-    gallery_embeddings: np.ndarray,
-    gallery_valid: np.ndarray,
-    detection_embeddings: np.ndarray,
-    detection_visibility: np.ndarray,
-    pairs: Pairs | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Part-visibility distance between track galleries and detections.
-
-    The part-visibility distance of KPR (Somers et al., ECCV 2024, Sec. 3.4; see
-    :mod:`kpr_track.reid.distance`) with a gallery per slot: the average over the shared
-    slots of :func:`appearance_slots`' per-slot gallery minimum:
-
-        d(t, n) = sum_i s_i min_g ||f_ig^t - f_i^n||_2 / (2 sum_i s_i),
-        s_i = [slot i in the track's gallery] * [slot i visible in the detection]
-
-    Args:
-        gallery_embeddings, gallery_valid, detection_embeddings, detection_visibility,
-            pairs: as :func:`appearance_slots`.
-
-    Returns:
-        ``(distance, shared)``: `(T, N)` (or `(M,)` for ``pairs``) float64 in [0, 1]
-        (1 where nothing is shared) and int64, the number of slots both show (0 = no
-        appearance evidence).
-
-    Raises:
-        InputError: on mismatched shapes.
-    """
-    slot, both = appearance_slots(
-        gallery_embeddings, gallery_valid, detection_embeddings, detection_visibility, pairs
-    )
-    shared = both.sum(axis=-1)
-    total = np.where(both, slot, 0.0).sum(axis=-1)
-    distance = np.where(shared > 0, total / np.maximum(shared, 1), 1.0)
-    return distance.astype(np.float64), shared.astype(np.int64)
-
-
 def appearance_slots(
     gallery_embeddings: np.ndarray,
     gallery_valid: np.ndarray,

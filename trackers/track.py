@@ -6,7 +6,7 @@ slot was *seen* (visible in the detection); a slot hidden in a detection never
 overwrites what was learnt of it. The tracker decides which detections may write
 (confident, unoccluded, first-round matches); the association compares a detection
 with the closest stored embedding of each slot (:func:`~kpr_track.trackers.costs.
-appearance_cost`). The track's slot visibility is "the gallery holds an embedding".
+appearance_slots`). The track's slot visibility is "the gallery holds an embedding".
 
 Observation-centric re-update (ORU; Cao et al., "Observation-Centric SORT", CVPR 2023,
 Sec. 3.2): when a track is matched again after ``k > 1`` frames without a detection,
