@@ -14,15 +14,21 @@ def _fps(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}" if value < 100 else f"{value:.0f}"
 
 
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f} %"
+
+
 HEADER = ["sequence", "detector", "tracker", "HOTA", "DetA", "AssA", "IDF1", "MOTA", "IDsw"]
-HEADER += ["assoc. FPS", "end-to-end FPS"]
+HEADER += ["assoc. FPS", "end-to-end FPS", "embedded"]
 NOTES = """\
 - Every tracker of a (sequence, detector) pair runs on the same cached boxes, scores, keypoints
   and embeddings (`benchmarks/cache/`, built once per sequence and detector).
 - **assoc. FPS**: frames / seconds spent in the tracker's `update` alone. **end-to-end FPS**:
   frames / (decode + detection + top-down pose if the tracker uses keypoints + its appearance
   model + association), with the stage times measured while the cache was built (one process
-  per cache; see the stage table below). `kpr` and `kpr-global` share one KPR forward pass
+  per cache; see the stage table below), the appearance model's time scaled by **embedded**:
+  the share of the detections the tracker could read that it asked to embed (embeddings on
+  demand; `-` without appearance). `kpr` and `kpr-global` share one KPR forward pass
   (prompt rendering included), so both are charged its full time.
 - kpr-track trackers use the shipped presets for every detector (`kpr`, `motion`: high_score
   {high_score}, low_score {low_score}, new_track_score {new_track_score}, max_age_s
@@ -62,6 +68,7 @@ def markdown_report(report: dict) -> str:
         [r["sequence"], SOURCES[r["detector"]], r["tracker"]]
         + [f"{100 * r[k]:.1f}" for k in COLUMNS[:5]]
         + [r["IDSW"], _fps(r["association_fps"]), _fps(r["end_to_end_fps"])]
+        + [_share(r.get("embedded_share"))]
         for r in report["rows"]
     ]
     stats = {key: d for key, d in report["details"].items() if "frames" in d}

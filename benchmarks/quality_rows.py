@@ -152,6 +152,14 @@ _SPECS = [
     TrackerSpec(
         "kpr-trained-global", "trained-global", frozenset({"keypoints", "kpr-trained"}), "kpr"
     ),
+    # The default with embeddings on demand off: every readable detection embedded.
+    TrackerSpec(
+        "kpr-trained-every-crop",
+        "trained",
+        frozenset({"keypoints", "kpr-trained"}),
+        "kpr",
+        overrides={"embed_refresh_s": 0.0},
+    ),
     # Appearance ablations on the ReID-trained retail-0287 global embedding.
     TrackerSpec("kpr-retail0287", **_RETAIL),
     TrackerSpec("kpr-retail0287-gallery1", **_RETAIL, overrides={"gallery_size": 1}),

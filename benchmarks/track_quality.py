@@ -14,6 +14,8 @@ tracker runs on the same cached detections, with the sequence's frame rate:
   and its ablations ``-gallery1`` (one stored view per slot) and ``-no-oc``;
 - ``kpr-trained`` (``--reid kpr``, the default: trained KPR parts fused with the holistic
   slot) and ``kpr-trained-global`` (``--reid kpr-global``: the holistic slot alone);
+  ``kpr-trained-every-crop``: the default with embeddings on demand off (every detection
+  the tracker can read is embedded);
 - opt-in (slow to cache): ``kpr`` (pose-guided KPR parts on retail-0287) and ``kpr-global``
   (its global embedding: the untouched retail-0287 head on RoIAlign crops);
 - every other shipped preset (``configs/trackers/*.yaml``: a newly added tracker) as
