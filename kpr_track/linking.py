@@ -23,7 +23,7 @@ import numpy as np
 from .detections import Detections
 from .draw import draw_tracks
 from .io.writers import MOTWriter, PoseTrackWriter, VideoWriter, close_all, writing
-from .trackers.gaps import TrackRows, fill_gaps
+from .trackers.gaps import TrackRows, fill_gaps, smooth_tracks
 from .trackers.link import LinkConfig, TrackletCollector, link_tracklets
 
 if TYPE_CHECKING:
@@ -100,7 +100,8 @@ def link_rows(
         calibration: the appearance model's distance calibration.
         frame_rate: frames per second (> 0).
         config: link settings (``fill_gap`` seconds -> frames at ``frame_rate``; a gap is
-            filled only across a plausible move, ``min_reach + max_speed x gap`` heights).
+            filled only across a plausible move, ``min_reach + max_speed x gap`` heights;
+            then boxes smoothed over ``smooth`` seconds).
 
     Returns:
         The linked, gap-filled rows and a report: tracklets, joins, tracks after,
@@ -114,6 +115,7 @@ def link_rows(
     linked_at = time.perf_counter()
     reach = (config.min_reach, config.max_speed / frame_rate)  # heights, heights per frame
     filled = fill_gaps(relabelled, int(round(config.fill_gap * frame_rate)), reach)
+    filled = smooth_tracks(filled, config.smooth * frame_rate)
     done = time.perf_counter()
     report = {
         "tracklets": len(tracklets),

@@ -74,12 +74,14 @@ def test_link_rows_relabel_the_online_rows_of_the_same_detections(tmp_path):
     tracks = tmp_path / "cache" / "tracks" / "MOT17-02-FRCNN" / "det"
     online = np.loadtxt(tracks / "bytetrack" / "MOT17-02-FRCNN.txt", delimiter=",")
     linked = np.loadtxt(tracks / "bytetrack+link" / "MOT17-02-FRCNN.txt", delimiter=",")
-    # Every online row is in the linked file (same frame and box), under one linked id per
-    # online id; the linked file only adds interpolated rows.
+    # Every online row is in the linked file (same frame, the box moved at most a few px by
+    # the temporal smoothing), under one linked id per online id; the linked file only adds
+    # interpolated rows.
     mapping: dict[int, set[int]] = {}
     for row in online:
-        same = linked[(linked[:, 0] == row[0]) & (np.abs(linked[:, 2:6] - row[2:6]).max(1) < 0.01)]
-        assert len(same) == 1
-        mapping.setdefault(int(row[1]), set()).add(int(same[0, 1]))
+        frame = linked[linked[:, 0] == row[0]]
+        shift = np.abs(frame[:, 2:6] - row[2:6]).max(1)
+        assert shift.min() < 0.1 * row[5]  # a tenth of the box height
+        mapping.setdefault(int(row[1]), set()).add(int(frame[shift.argmin(), 1]))
     assert all(len(ids) == 1 for ids in mapping.values())
     assert len(linked) >= len(online)

@@ -11,6 +11,7 @@ import pytest
 from conftest import shared_path
 
 from kpr_track.cli import main
+from kpr_track.config import preset_path
 
 FRAMES = 20
 
@@ -40,7 +41,12 @@ def test_relinks_a_split_track_and_fills_its_gap(pets_frames, tmp_path):
     tracks = tmp_path / "split.txt"
     np.savetxt(tracks, rows, delimiter=",", fmt="%g")
     out = tmp_path / "out"
-    assert main(["link", str(folder), str(tracks), "--out", str(out), "--no-progress"]) == 0
+    # The linear fill alone (the shipped preset also smooths the linked boxes over time).
+    preset = tmp_path / "linear.yaml"
+    shipped = preset_path("trackers", "kpr").read_text()
+    preset.write_text(shipped.replace("  smooth: 0.1 ", "  smooth: 0.0 "))
+    command = ["link", str(folder), str(tracks), "--out", str(out), "--no-progress"]
+    assert main([*command, "--tracker", str(preset)]) == 0
 
     result = np.loadtxt(out / "tracks.txt", delimiter=",")
     assert not (result[:, 1] == 99).any()  # re-joined under the first tracklet's id

@@ -5,12 +5,15 @@
 observations lasting at most ``max_frames`` frames, with the box and the keypoints
 linearly interpolated between the two observations (the linear interpolation step of
 StrongSORT++, Du et al., IEEE TMM 2023, Sec. 4.2); longer gaps stay empty. Added rows are
-marked ``interpolated``.
+marked ``interpolated``. :func:`smooth_tracks` then smooths each track's boxes over time
+with a Gaussian kernel, the role of StrongSORT++'s Gaussian-smoothed interpolation (GSI,
+Sec. 4.2, which fits a Gaussian process with an RBF kernel; on frames one step apart the
+process's posterior mean is a Gaussian-weighted average of the neighbouring boxes).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -207,3 +210,27 @@ def _interpolate(rows: TrackRows, a: int, b: int) -> TrackRows:
         visibility,
         np.ones(len(frames), bool),
     )
+
+
+def smooth_tracks(rows: TrackRows, sigma: float) -> TrackRows:
+    """``rows`` with each track's boxes smoothed over its runs of consecutive frames by a
+    Gaussian kernel of ``sigma`` frames (:func:`scipy.ndimage.gaussian_filter1d`, edges
+    held), the GSI step of the module docstring. Keypoints and scores are kept.
+
+    Args:
+        rows: the rows of a sequence, one row per track and frame.
+        sigma: kernel standard deviation in frames (0: unchanged).
+    """
+    from scipy.ndimage import gaussian_filter1d
+
+    if sigma <= 0 or len(rows) == 0:
+        return rows
+    boxes = rows.boxes.copy()
+    for track_id in np.unique(rows.track_ids):
+        index = np.flatnonzero(rows.track_ids == track_id)
+        index = index[np.argsort(rows.frames[index], kind="stable")]
+        breaks = np.flatnonzero(np.diff(rows.frames[index]) != 1) + 1
+        for run in np.split(index, breaks):
+            if len(run) > 1:
+                boxes[run] = gaussian_filter1d(rows.boxes[run], sigma, axis=0, mode="nearest")
+    return replace(rows, boxes=boxes)

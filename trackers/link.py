@@ -77,6 +77,7 @@ class LinkConfig:
     gallery_size: int = 10  # >= 1: views kept per tracklet (best score x least overlap)
     visibility_threshold: float = 0.5  # [0,1] a slot counts as seen above it
     fill_gap: float = 2.0  # seconds: gaps up to this long are interpolated (0 = none)
+    smooth: float = 0.0  # seconds: std of the Gaussian smoothing of linked boxes (0 = none)
 
     def __post_init__(self) -> None:
         checks = {
@@ -92,6 +93,7 @@ class LinkConfig:
             "gallery_size": (self.gallery_size >= 1, ">= 1 view"),
             "visibility_threshold": (0 <= self.visibility_threshold <= 1, "in [0, 1]"),
             "fill_gap": (self.fill_gap >= 0, ">= 0 seconds"),
+            "smooth": (self.smooth >= 0, ">= 0 seconds"),
         }
         for name, (ok, expected) in checks.items():
             value = getattr(self, name)
