@@ -97,23 +97,19 @@ def source_commit() -> str | None:
     """The checkout's ``git`` commit (short hash, ``+dirty`` with uncommitted changes to
     tracked files), recorded with every result; None outside a git checkout."""
     try:
-        commit = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        ).stdout.strip()
+        commit = _git("rev-parse", "--short=12", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{commit}+dirty" if dirty else commit
+
+
+def _git(*args: str) -> str:
+    """Stripped standard output of ``git -C ROOT ARGS``; raises on failure."""
+    done = subprocess.run(
+        ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True, timeout=30
+    )
+    return done.stdout.strip()
 
 
 def markdown_table(header: list[str], rows: list[list[object]]) -> str:
