@@ -7,6 +7,7 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from memory import replayed, tracked_peak
 from speed_common import MOT20_01, PETS09
@@ -14,35 +15,44 @@ from speed_common import MOT20_01, PETS09
 from kpr_track.evaluation.mot import read_seqinfo
 from kpr_track.io.video import sequence_frames
 
-# The end-to-end runs: name -> (sequence, options changed from the CLI defaults, overlap).
+
+class E2ERun(NamedTuple):
+    """One end-to-end run: the sequence, the ``kpr-track track`` options changed from
+    the CLI defaults, the overlap (None: the CLI's choice) and settings changed from the
+    tracker preset."""
+
+    sequence: Path
+    changes: dict = {}
+    overlap: bool | None = None
+    tracker_settings: dict = {}
+
+
 # PETS09 (4.6 people a frame): the defaults (onnxruntime fp32), PyTorch, int8, no
 # appearance, the defaults overlapped, the YOLOX fast path; MOT20-01 (a 1080p crowd):
 # the defaults, PyTorch, no appearance. ``*_every_crop``: the defaults with embeddings on
-# demand off (``tracker_settings``: changes to the tracker preset), what they save.
-EVERY_CROP = {"tracker_settings": {"embed_refresh_s": 0.0}}
-E2E_RUNS: dict[str, tuple[Path, dict, bool | None]] = {
-    "end_to_end": (PETS09, {}, None),
-    "end_to_end_every_crop": (PETS09, EVERY_CROP, None),
-    "end_to_end_torch": (PETS09, {"reid_backend": "torch"}, None),
-    "end_to_end_int8": (PETS09, {"reid_precision": "int8"}, None),
-    "end_to_end_no_reid": (PETS09, {"reid": "none"}, None),
-    "end_to_end_overlap": (PETS09, {}, True),
-    "end_to_end_yolox": (PETS09, {"det": "yolox"}, None),
-    "mot20_01": (MOT20_01, {}, None),
-    "mot20_01_every_crop": (MOT20_01, EVERY_CROP, None),
-    "mot20_01_torch": (MOT20_01, {"reid_backend": "torch"}, None),
-    "mot20_01_no_reid": (MOT20_01, {"reid": "none"}, None),
+# demand off, what they save.
+EVERY_CROP = {"embed_refresh_s": 0.0}
+E2E_RUNS: dict[str, E2ERun] = {
+    "end_to_end": E2ERun(PETS09),
+    "end_to_end_every_crop": E2ERun(PETS09, tracker_settings=EVERY_CROP),
+    "end_to_end_torch": E2ERun(PETS09, {"reid_backend": "torch"}),
+    "end_to_end_int8": E2ERun(PETS09, {"reid_precision": "int8"}),
+    "end_to_end_no_reid": E2ERun(PETS09, {"reid": "none"}),
+    "end_to_end_overlap": E2ERun(PETS09, overlap=True),
+    "end_to_end_yolox": E2ERun(PETS09, {"det": "yolox"}),
+    "mot20_01": E2ERun(MOT20_01),
+    "mot20_01_every_crop": E2ERun(MOT20_01, tracker_settings=EVERY_CROP),
+    "mot20_01_torch": E2ERun(MOT20_01, {"reid_backend": "torch"}),
+    "mot20_01_no_reid": E2ERun(MOT20_01, {"reid": "none"}),
 }
 
 
 def run_end_to_end(name: str, frames: int, mot20_frames: int, yolox: Path) -> dict:
     """The run ``name`` of :data:`E2E_RUNS` (``det: yolox`` with the ``yolox`` weights)."""
-    sequence, changes, overlap = E2E_RUNS[name]
+    sequence, changes, overlap, settings = E2E_RUNS[name]
     if changes.get("det") == "yolox":
         changes = {**changes, "det": f"yolox:{yolox}"}
     count = mot20_frames if sequence == MOT20_01 else frames
-    changes = dict(changes)
-    settings = changes.pop("tracker_settings", None)
     return end_to_end(count, tracking_options(**changes), overlap, sequence, settings)
 
 
