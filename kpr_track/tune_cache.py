@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -58,11 +59,19 @@ class CachedSequence:
     visibility: np.ndarray | None = None
     images: dict | None = None
 
+    @cached_property
+    def _ends(self) -> np.ndarray:
+        return np.cumsum(self.counts)
+
+    def rows(self, index: int) -> slice:
+        """The rows (of ``boxes``, ``scores``, ...) of the ``index``-th frame."""
+        end = int(self._ends[index])
+        return slice(end - int(self.counts[index]), end)
+
     def frames(self):
         """Yield ``(frame_id, Detections, warp (2, 3))`` in frame order."""
-        ends = np.cumsum(self.counts)
         for index, frame_id in enumerate(self.frame_ids.tolist()):
-            rows = slice(int(ends[index] - self.counts[index]), int(ends[index]))
+            rows = self.rows(index)
             detections = Detections(
                 boxes=self.boxes[rows],
                 scores=self.scores[rows],
@@ -240,8 +249,7 @@ def thinned(sequence: CachedSequence, step: int, folder: Path) -> CachedSequence
     except OSError as error:
         raise OutputError(f"{target}: cannot write the thinned ground truth ({error})") from None
     keep = np.flatnonzero((sequence.frame_ids - 1) % step == 0)
-    ends = np.cumsum(sequence.counts)
-    rows = np.concatenate([np.arange(ends[i] - sequence.counts[i], ends[i]) for i in keep])
+    rows = np.r_[tuple(sequence.rows(int(i)) for i in keep)].astype(np.int64)
     return CachedSequence(
         spec=replace(spec, name=name, result_name=f"{name}.txt", gt=target, seq_dir=target),
         frame_rate=sequence.frame_rate / step,
