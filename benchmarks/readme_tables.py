@@ -31,7 +31,8 @@ from kpr_track.errors import ConfigError, InputError
 README = ROOT / "README.md"
 # Appearance rows of the quality benchmark shown in the README, in this order, when present.
 APPEARANCE_ROWS = {
-    "kpr-trained": "`kpr` + `--reid kpr` (default)",
+    "kpr-trained+link": "default (`kpr` + `--reid kpr`, linked)",
+    "kpr-trained": "`kpr` + `--reid kpr` online (`--no-link`)",
     "kpr-trained-global": "`kpr` + `--reid kpr-global`",
     "kpr-retail0287": "`kpr` + `--reid retail-0287`",
 }

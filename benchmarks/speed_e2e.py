@@ -58,10 +58,11 @@ def run_end_to_end(name: str, frames: int, mot20_frames: int, yolox: Path) -> di
 
 def tracking_options(**changes: object) -> argparse.Namespace:
     """The ``kpr-track track`` defaults (detector, ReID, tracker ...), with ``changes``."""
-    from kpr_track.cli.track import add_tracking_options
+    from kpr_track.cli.track import add_link_option, add_tracking_options
 
     parser = argparse.ArgumentParser()
     add_tracking_options(parser)
+    add_link_option(parser)
     return argparse.Namespace(**{**vars(parser.parse_args([])), **changes})
 
 

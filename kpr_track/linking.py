@@ -27,6 +27,7 @@ from .trackers.gaps import TrackRows, fill_gaps, smooth_tracks
 from .trackers.link import LinkConfig, TrackletCollector, link_tracklets
 
 if TYPE_CHECKING:
+    from .pipeline import TrackingPipeline, TrackOptions
     from .reid.calibration import DistanceCalibration
 
 FramesFn = Callable[[], Iterable[tuple[int, np.ndarray]]]
@@ -46,6 +47,45 @@ class LinkSetup:
     config: LinkConfig
     calibration: DistanceCalibration
     frames: FramesFn
+
+
+def is_live_source(source: str | Path) -> bool:
+    """A camera index (``0``) or a stream URL (``rtsp://...``): tracked online only."""
+    return str(source).isdigit() or "://" in str(source)
+
+
+def link_setup(
+    options: TrackOptions,
+    source: str | Path,
+    posetrack_json: str | Path | None,
+    pipeline: TrackingPipeline,
+) -> LinkSetup | None:
+    """The :class:`LinkSetup` of a run of ``source`` with ``options``, or None (online only):
+    ``options.link`` (None: the tracker preset's ``link.enabled``), never for a live source
+    or without an appearance model.
+
+    Raises:
+        ConfigError: ``link=True`` asked for a live source or without an appearance model.
+    """
+    from .errors import ConfigError
+    from .io.frames import open_frames
+    from .trackers.link import load_link_config
+
+    config = load_link_config(options.tracker)
+    wanted = config.enabled if options.link is None else options.link
+    live = is_live_source(source)
+    if options.link and live:
+        raise ConfigError(f"--link: {source} is a live source; it is tracked online only")
+    if options.link and pipeline.appearance is None:
+        raise ConfigError("--link needs an appearance model (--reid), not --reid none")
+    if not wanted or live or pipeline.appearance is None:
+        return None
+
+    def frames():
+        reader = open_frames(source, posetrack_json, options.max_frames)
+        return ((reader.frame_id, frame) for frame in reader)
+
+    return LinkSetup(config, pipeline.appearance.calibration, frames)
 
 
 class RunRecorder:

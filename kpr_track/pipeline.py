@@ -251,6 +251,7 @@ class TrackOptions:
     conf: float = 0.05
     device: str = "cpu"
     max_frames: int | None = None
+    link: bool | None = None  # offline linking of a file (None: the preset's link.enabled)
 
     @classmethod
     def of(cls, args: object) -> TrackOptions:

@@ -47,6 +47,7 @@ def test_writes_the_four_outputs(pets_run):
     assert summary["frames"] == CLIP_FRAMES and not summary["interrupted"]
     assert {"detect", "reid", "track", "decode", "end_to_end"} <= set(summary["fps"])
     assert summary["settings"]["reid"] == "kpr"  # the default appearance model
+    assert summary["linking"]["linked"]  # a file is linked after the online pass by default
     video = cv2.VideoCapture(str(pets_run / "video.mp4"))
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == CLIP_FRAMES
     assert (

@@ -112,6 +112,18 @@ def test_motion_plausibility_interior_far_vs_border_reentry():
     assert link_tracklets(moving, CALIBRATION, FPS, LinkConfig(max_speed=0.2)) == {1: 1, 2: 2}
 
 
+def test_a_border_exit_and_border_entry_need_the_evidence_border_prior_asks():
+    a, b = _tracklet(1, 1, 10, 0), _tracklet(2, 20, 30, 0)
+    b.embeddings = np.repeat(_unit(PEOPLE[0] + 0.5 * PEOPLE[1])[None], 3, 0).astype(np.float32)
+    doubt = LinkConfig(border_prior=0.025)  # a likeness of p ~ 0.76: enough inside the frame
+    assert link_tracklets([a, b], CALIBRATION, FPS, doubt) == {1: 1, 2: 1}
+    a.last_at_border = b.first_at_border = True  # left at an edge, someone entered at an edge
+    assert link_tracklets([a, b], CALIBRATION, FPS, doubt) == {1: 1, 2: 2}
+    assert link_tracklets([a, b], CALIBRATION, FPS, LinkConfig(border_prior=1.0)) == {1: 1, 2: 1}
+    b.embeddings = _views(0)[0]  # the same person, clearly: joined even through the border
+    assert link_tracklets([a, b], CALIBRATION, FPS, doubt) == {1: 1, 2: 1}
+
+
 def test_gap_longer_than_max_gap_is_not_joined():
     tracklets = [_tracklet(1, 1, 10, 0), _tracklet(2, 200, 210, 0)]  # 19 s later
     assert link_tracklets(tracklets, CALIBRATION, FPS, LinkConfig(max_gap=10.0)) == {1: 1, 2: 2}

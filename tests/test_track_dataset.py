@@ -212,3 +212,11 @@ def test_ray_executor_matches_in_process_results(tmp_path, capsys, monkeypatch):
         assert (shared / spec.result_name).read_text() == expected  # written by the task
     assert json.loads((out / "dataset_summary.json").read_text())["total"]["sequences"] == 2
     assert "COMBINED" in capsys.readouterr().out
+
+
+def test_each_sequence_is_linked_as_kpr_track_video_links_it():
+    spec = find_sequences(shared_path(*MOT17_MINI), "mot")[0]
+    linked = track_sequence(SequenceJob(spec, TrackOptions(det="mot")))
+    online = track_sequence(SequenceJob(spec, TrackOptions(det="mot", link=False)))
+    assert linked.summary["linking"]["linked"] and not online.summary["linking"]["linked"]
+    assert linked.summary["linking"]["tracklets"] == online.summary["tracks"]

@@ -14,7 +14,9 @@ b. appearance evidence: for every view of ``a``'s gallery against every view of 
    a slot that is not visible in both views of a pair carries no weight, and a pair of
    tracklets sharing no visible slot at all has no evidence and is never joined. The calibration
    assumes balanced pairs; the probability used is its posterior under a uniform prior
-   over the candidates competing for the end and the start (:func:`_candidate_posterior`);
+   over the candidates competing for the end and the start (:func:`_candidate_posterior`),
+   or under ``border_prior`` when that is lower and ``a`` left at the frame border and
+   ``b`` entered at a border (whoever enters may be someone never seen);
 c. motion plausibility: the person may move at most ``min_reach + max_speed * gap`` box
    heights while unseen (``border_reach`` times that when ``a`` left at the frame border
    and ``b`` entered at a border: the path outside the view is not observed). The
@@ -70,6 +72,7 @@ class LinkConfig:
     max_speed: float = 1.0  # box heights per second the unseen person may move
     min_reach: float = 1.0  # box heights reachable in any gap (detector jitter, turns)
     border_reach: float = 2.0  # >= 1: reach factor for a border exit + border re-entry
+    border_prior: float = 1.0  # [0,1] prior that a border entry is a border exit come back
     border_margin: float = 0.02  # fraction of the image size: a box this close touches it
     extrapolate: float = 1.0  # seconds of constant-velocity extrapolation at most
     max_height_ratio: float = 2.0  # >= 1: largest ratio of the two box heights
@@ -86,6 +89,7 @@ class LinkConfig:
             "max_speed": (self.max_speed >= 0, ">= 0 box heights per second"),
             "min_reach": (self.min_reach > 0, "> 0 box heights"),
             "border_reach": (self.border_reach >= 1, ">= 1"),
+            "border_prior": (0 <= self.border_prior <= 1, "in [0, 1]"),
             "border_margin": (0 <= self.border_margin < 0.5, "in [0, 0.5)"),
             "extrapolate": (self.extrapolate >= 0, ">= 0 seconds"),
             "max_height_ratio": (self.max_height_ratio >= 1, ">= 1"),
@@ -246,7 +250,10 @@ def link_costs(
                 continue
             median = float(np.median(probability[:, owner == k][seen]))
             balanced[a, cols[pick[k]]] = median
-    p_same = _candidate_posterior(balanced)
+    left = np.array([t.last_at_border for t in tracklets], bool)
+    entered = np.array([t.first_at_border for t in tracklets], bool)
+    exit_entry = left[:, None] & entered[None, :]
+    p_same = _candidate_posterior(balanced, np.where(exit_entry, config.border_prior, 1.0))
     motion_of = np.full((n, n), np.inf)
     motion_of[rows, cols] = motion
     joinable = np.nan_to_num(p_same, nan=-1.0) >= config.min_probability
@@ -254,24 +261,26 @@ def link_costs(
     return cost
 
 
-def _candidate_posterior(balanced: np.ndarray) -> np.ndarray:
+def _candidate_posterior(balanced: np.ndarray, max_prior: np.ndarray) -> np.ndarray:
     """Same-person probability of each pair given how many candidates compete for it.
 
     The calibration is fitted on balanced pairs (prior 0.5), so its odds are a likelihood
     ratio ``LR = p / (1 - p)``. A tracklet end with ``n`` plausible later starts (and a
     start with ``n`` plausible earlier ends) continues as at most one of them, or as none:
-    a uniform prior ``1 / (n + 1)`` over these outcomes (the larger ``n`` of the two sides)
-    gives ``p = LR pi / (LR pi + 1 - pi)`` (Bayes' rule); one candidate keeps ``p``.
+    a uniform prior ``1 / (n + 1)`` over these outcomes (the larger ``n`` of the two sides),
+    capped by ``max_prior``, gives ``p = LR pi / (LR pi + 1 - pi)`` (Bayes' rule); one
+    candidate with no cap keeps ``p``.
 
     Args:
         balanced: `(T, T)` float calibrated p_same, NaN where a pair has no evidence.
+        max_prior: `(T, T)` float in [0, 1], the largest prior of each pair.
 
     Returns:
         `(T, T)` float posterior, NaN where ``balanced`` is NaN.
     """
     known = ~np.isnan(balanced)
     competitors = np.maximum(known.sum(axis=1)[:, None], known.sum(axis=0)[None, :])
-    prior = 1.0 / (competitors + 1.0)
+    prior = np.minimum(1.0 / (competitors + 1.0), max_prior)
     p = np.clip(balanced, 1e-9, 1 - 1e-9)
     ratio = p / (1.0 - p)
     return np.where(known, ratio * prior / (ratio * prior + 1.0 - prior), np.nan)

@@ -40,16 +40,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--exist-ok", action="store_true", help="allow writing into a non-empty --out folder"
     )
     add_tracking_options(parser)
+    add_link_option(parser)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def add_link_option(parser: argparse.ArgumentParser) -> None:
+    """``--link / --no-link`` of ``track`` and ``track-dataset`` (:attr:`TrackOptions.link`)."""
     parser.add_argument(
         "--link",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="after online tracking, link tracklets of one person (appearance + motion) and "
-        "interpolate short gaps; every output then shows the linked ids (default: the "
-        "tracker preset's link.enabled, off in the shipped presets; never for a live source)",
+        help="after online tracking, link tracklets of one person (appearance + motion), "
+        "interpolate short gaps and smooth the boxes; every output then shows the linked ids "
+        "(default: the tracker preset's link.enabled: on in the kpr preset, off in motion; "
+        "never for a live source)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.set_defaults(func=run)
 
 
 def add_tracking_options(parser: argparse.ArgumentParser) -> None:
@@ -146,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
     """Build the stages from ``args``, track the video and print the summary."""
     from ..io.frames import open_frames
     from ..io.sample import sample_video
+    from ..linking import link_setup
     from ..pipeline import TrackOptions, build_pipeline
     from ..run import RunSettings, format_summary, output_dir, track_video
     from ..weights import apply_offline_env
@@ -163,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     options = TrackOptions.of(args).for_source(reader.info.width, reader.info.height)
     pipeline = build_pipeline(options, reader.info.fps)
     settings = RunSettings.of(args.video, options)  # imgsz recorded as used
-    link = link_setup(args, pipeline)
+    link = link_setup(options, args.video, args.posetrack_json, pipeline)
     try:
         summary = track_video(
             reader, pipeline, folder, settings, progress=not args.no_progress, link=link
@@ -177,36 +184,3 @@ def run(args: argparse.Namespace) -> int:
             print(f"kpr-track track: warning: {warning}", file=sys.stderr)
     print(format_summary(summary))
     return 0
-
-
-def is_live_source(source: str) -> bool:
-    """A camera index (``0``) or a stream URL (``rtsp://...``): tracked online only."""
-    return source.isdigit() or "://" in source
-
-
-def link_setup(args: argparse.Namespace, pipeline):
-    """The :class:`~kpr_track.linking.LinkSetup` of a ``track`` run, or None (online only).
-
-    Raises:
-        ConfigError: ``--link`` asked for a live source or without an appearance model.
-    """
-    from ..errors import ConfigError
-    from ..io.frames import open_frames
-    from ..linking import LinkSetup
-    from ..trackers.link import load_link_config
-
-    config = load_link_config(args.tracker)
-    wanted = config.enabled if args.link is None else args.link
-    live = is_live_source(args.video)
-    if args.link and live:
-        raise ConfigError(f"--link: {args.video} is a live source; it is tracked online only")
-    if args.link and pipeline.appearance is None:
-        raise ConfigError("--link needs an appearance model (--reid), not --reid none")
-    if not wanted or live or pipeline.appearance is None:
-        return None
-
-    def frames():
-        reader = open_frames(args.video, args.posetrack_json, args.max_frames)
-        return ((reader.frame_id, frame) for frame in reader)
-
-    return LinkSetup(config, pipeline.appearance.calibration, frames)

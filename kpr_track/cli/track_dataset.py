@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``track-dataset`` sub-command."""
     from ..datasets.executors import DEFAULT_MAX_RETRIES
     from ..datasets.sequences import FORMATS
-    from .track import add_tracking_options
+    from .track import add_link_option, add_tracking_options
 
     parser = subparsers.add_parser(
         "track-dataset",
@@ -57,6 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="results folder")
     parser.add_argument("--split", default="val", help="PoseTrack21 split folder (default: val)")
     add_tracking_options(parser)
+    add_link_option(parser)
     parser.add_argument(
         "--workers",
         type=int,

@@ -52,7 +52,8 @@ class SequenceResult:
     Attributes:
         spec: the sequence.
         summary: ``sequence``, ``frames``, ``tracks``, ``people_per_frame`` (tracked boxes
-            per frame), ``detections``, ``fps`` (frames/s end to end), ``wall_seconds``.
+            per frame), ``detections``, ``fps`` (frames/s end to end), ``wall_seconds``,
+            ``linking`` (as in ``summary.json``: whether the result holds linked ids).
         content: the result file's text, or None when the worker already wrote it.
     """
 
@@ -103,6 +104,7 @@ def track_sequence(job: SequenceJob) -> SequenceResult:
     import torch
 
     from ..io.frames import open_frames
+    from ..linking import link_setup
     from ..pipeline import build_pipeline
     from ..run import RunSettings, track_video
 
@@ -113,9 +115,10 @@ def track_sequence(job: SequenceJob) -> SequenceResult:
     options = options.for_source(reader.info.width, reader.info.height)  # recorded as used
     pipeline = build_pipeline(options, reader.info.fps)
     settings = RunSettings.of(spec.source, options)
+    link = link_setup(options, spec.source, spec.posetrack_json, pipeline)
     with tempfile.TemporaryDirectory(prefix=f"kpr-track-{spec.name}-") as tmp:
         folder = Path(tmp)
-        run = track_video(reader, pipeline, folder, settings, progress=False)
+        run = track_video(reader, pipeline, folder, settings, progress=False, link=link)
         if run["interrupted"]:  # a partial sequence must never be written as a finished one
             raise KeyboardInterrupt(f"{spec.name}: interrupted after {run['frames']} frames")
         suffix = Path(spec.result_name).suffix
@@ -129,6 +132,7 @@ def track_sequence(job: SequenceJob) -> SequenceResult:
         "detections": run["detections"],
         "fps": run["fps"]["end_to_end"],
         "wall_seconds": run["wall_seconds"],
+        "linking": run["linking"],
         "settings": asdict(options),
     }
     if job.out is not None:
