@@ -190,6 +190,7 @@ def track_video(
             reader.decode,
             folder,
         )
+        summary["frame_rate"] = info.fps  # frames/s every duration of the preset used
         summary["linking"] = linking
         if linking["linked"]:
             summary["tracks"] = linking["tracks"]

@@ -105,6 +105,20 @@ def _write_video(path: Path, frames: list[np.ndarray]) -> None:
     writer.release()
 
 
+def test_fps_overrides_the_rate_a_container_declares(tmp_path, pets_video):
+    runs = {}
+    for name, extra in (("declared", []), ("given", ["--fps", "7"])):
+        runs[name] = tmp_path / name
+        args = [str(pets_video), "--out", str(runs[name]), "--max-frames", "3", "--reid", "none"]
+        assert main([*args, "--no-progress", *extra]) == 0
+    summary = {name: json.loads((out / "summary.json").read_text()) for name, out in runs.items()}
+    assert summary["declared"]["frame_rate"] == 10.0  # vtest.avi's container; PETS09 is 7
+    assert summary["given"]["frame_rate"] == 7.0
+    video = cv2.VideoCapture(str(runs["given"] / "video.mp4"))
+    assert video.get(cv2.CAP_PROP_FPS) == pytest.approx(7.0)
+    _one_line_error(_cli(str(pets_video), "--fps", "0"), "--fps must be > 0")
+
+
 def test_missing_video(tmp_path):
     _one_line_error(_cli(str(tmp_path / "nope.mp4")), "nope.mp4", "not found")
 

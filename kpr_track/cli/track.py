@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -38,6 +39,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--exist-ok", action="store_true", help="allow writing into a non-empty --out folder"
+    )
+    parser.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="frames per second of the source, for a file whose container declares a wrong "
+        "rate (OpenCV's vtest.avi says 10 for the 7 of PETS09-S2L1) or a folder without "
+        "seqinfo.ini: the preset's durations, video.mp4 and the linking use it (default: the "
+        "video's metadata, seqinfo.ini, or 25 for a plain image folder)",
     )
     add_tracking_options(parser)
     add_link_option(parser)
@@ -150,6 +160,7 @@ def check_tracking_options(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the stages from ``args``, track the video and print the summary."""
+    from ..errors import ConfigError
     from ..io.frames import open_frames
     from ..io.sample import sample_video
     from ..linking import link_setup
@@ -158,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
     from ..weights import apply_offline_env
 
     check_tracking_options(args)
+    if args.fps is not None and not (0 < args.fps < float("inf")):
+        raise ConfigError(f"--fps must be > 0 frames per second, got {args.fps}")
     apply_offline_env()
     if args.video is None:
         args.video = str(sample_video())
@@ -166,6 +179,8 @@ def run(args: argparse.Namespace) -> int:
             "tracks your own)"
         )
     reader = open_frames(args.video, args.posetrack_json, args.max_frames)
+    if args.fps is not None:
+        reader.info = dataclasses.replace(reader.info, fps=args.fps)
     folder = output_dir(Path(args.video), args.out, args.exist_ok)
     options = TrackOptions.of(args).for_source(reader.info.width, reader.info.height)
     pipeline = build_pipeline(options, reader.info.fps)
