@@ -218,9 +218,12 @@ def link_costs(
     last = np.array([t.last_frame for t in tracklets], np.float64)
     gap = (first[None, :] - last[:, None]) / frame_rate  # (T, T) seconds, a -> b
     rows, cols = np.nonzero((gap > 0) & (gap <= config.max_gap))
+    left = np.array([t.last_at_border for t in tracklets], bool)
+    entered = np.array([t.first_at_border for t in tracklets], bool)
+    exit_entry = left[:, None] & entered[None, :]
     motion = np.array(
         [
-            _motion(tracklets[a], tracklets[b], gap[a, b], frame_rate, config)
+            _motion(tracklets[a], tracklets[b], gap[a, b], exit_entry[a, b], frame_rate, config)
             for a, b in zip(rows, cols, strict=True)
         ]
     ).reshape(-1)
@@ -250,9 +253,6 @@ def link_costs(
                 continue
             median = float(np.median(probability[:, owner == k][seen]))
             balanced[a, cols[pick[k]]] = median
-    left = np.array([t.last_at_border for t in tracklets], bool)
-    entered = np.array([t.first_at_border for t in tracklets], bool)
-    exit_entry = left[:, None] & entered[None, :]
     p_same = _candidate_posterior(balanced, np.where(exit_entry, config.border_prior, 1.0))
     motion_of = np.full((n, n), np.inf)
     motion_of[rows, cols] = motion
@@ -286,8 +286,11 @@ def _candidate_posterior(balanced: np.ndarray, max_prior: np.ndarray) -> np.ndar
     return np.where(known, ratio * prior / (ratio * prior + 1.0 - prior), np.nan)
 
 
-def _motion(a: Tracklet, b: Tracklet, gap: float, frame_rate: float, config: LinkConfig) -> float:
-    """Distance / reach in [0, 1] of the pair (module docstring, step c); inf if implausible."""
+def _motion(
+    a: Tracklet, b: Tracklet, gap: float, exit_entry: bool, frame_rate: float, config: LinkConfig
+) -> float:
+    """Distance / reach in [0, 1] of the pair (module docstring, step c), ``exit_entry``: ``a``
+    left at the frame border and ``b`` entered at one; inf if implausible."""
     height_a = float(a.last_box[3] - a.last_box[1])
     height_b = float(b.first_box[3] - b.first_box[1])
     if min(height_a, height_b) <= 0:
@@ -303,7 +306,7 @@ def _motion(a: Tracklet, b: Tracklet, gap: float, frame_rate: float, config: Lin
     )
     distance = min(float(np.linalg.norm(c)) for c in candidates) / (0.5 * (height_a + height_b))
     reach = config.min_reach + config.max_speed * gap
-    if a.last_at_border and b.first_at_border:
+    if exit_entry:
         reach *= config.border_reach
     return distance / reach if distance <= reach else math.inf
 
