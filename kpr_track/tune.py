@@ -7,9 +7,13 @@ SQLite file (Optuna RDB storage): running the command again with the same ``--st
 file continues it up to ``--trials`` finished trials. Each trial runs the tracker over
 the cached detections of every sequence (:mod:`kpr_track.tune_cache`) and scores the
 results with TrackEval (:func:`kpr_track.evaluation.evaluate`, combined over the
-sequences): HOTA, IDF1 or ``w HOTA + (1 - w) IDF1``.
+sequences): HOTA, IDF1 or ``w HOTA + (1 - w) IDF1``. With the starting preset's ``link``
+settings enabled (the ``kpr`` preset) the score is that of the linked output, what
+``kpr-track VIDEO`` writes: the online tracks of each trial are linked and their gaps
+filled (:func:`kpr_track.linking.link_rows`) before they are scored.
 
-The best settings are written as a preset YAML that ``--tracker`` reads.
+The best settings are written as a preset YAML that ``--tracker`` reads, with the starting
+preset's ``link`` section.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
+from .trackers.link import LinkConfig
 from .tune_cache import CachedSequence
 
 OBJECTIVES = ("hota", "idf1", "mix")
@@ -77,15 +82,19 @@ def objective_value(metrics: dict, objective: str, weight: float = 0.5) -> float
     return weight * float(metrics["HOTA"]) + (1.0 - weight) * float(metrics["IDF1"])
 
 
-def suggest(trial, space: dict[str, Range]) -> dict:
-    """Draw one set of settings from ``space`` (the score thresholds kept ordered)."""
+def suggest(trial, space: dict[str, Range], base: dict | None = None) -> dict:
+    """Draw one set of settings from ``space``, the score thresholds kept ordered
+    (``low_score <= high_score <= new_track_score``; a threshold not in ``space`` keeps
+    its ``base`` value and bounds the others)."""
     values = {}
+    fixed = base or {}
     for name, bounds in space.items():
         low, high = bounds.low, bounds.high
-        if name == "low_score" and "high_score" in values:
-            high = values["high_score"]
-        if name == "new_track_score" and "high_score" in values:
-            low = values["high_score"]
+        high_score = values.get("high_score", fixed.get("high_score"))
+        if name == "low_score" and high_score is not None:
+            high = high_score
+        if name == "new_track_score" and high_score is not None:
+            low = high_score
         if bounds.integer:
             values[name] = trial.suggest_int(name, int(low), int(high))
         else:
@@ -93,19 +102,40 @@ def suggest(trial, space: dict[str, Range]) -> dict:
     return values
 
 
-def run_tracker(settings: dict, sequences: list[CachedSequence], calibration, folder: Path):
+def run_tracker(
+    settings: dict,
+    sequences: list[CachedSequence],
+    calibration,
+    folder: Path,
+    link: LinkConfig | None = None,
+):
     """Track every cached sequence with ``settings`` and score the results.
+
+    Args:
+        settings: TrackerConfig fields.
+        sequences: the cached sequences.
+        calibration: the appearance model's distance calibration (None: motion only).
+        folder: where the result files are written.
+        link: link settings: score the linked, gap-filled tracks (as ``kpr-track VIDEO``
+            writes them) instead of the online ones; None: online.
 
     Returns:
         :func:`~kpr_track.evaluation.evaluate`'s result (``combined`` and ``sequences``).
+
+    Raises:
+        ConfigError: ``link`` without a ``calibration`` (linking reads appearance).
     """
     from .evaluation import evaluate
     from .io.writers import MOTWriter, PoseTrackWriter
+    from .linking import RunRecorder, link_rows
     from .trackers import KPRTracker
 
+    if link is not None and calibration is None:
+        raise ConfigError("linking needs an appearance model with a calibration (--reid)")
     predictions = []
     for sequence in sequences:
         tracker = KPRTracker(**settings, frame_rate=sequence.frame_rate, calibration=calibration)
+        recorder = None if link is None else RunRecorder(sequence.image_size, link)
         spec = sequence.spec
         if spec.posetrack_json is not None:
             writer = PoseTrackWriter(
@@ -115,7 +145,15 @@ def run_tracker(settings: dict, sequences: list[CachedSequence], calibration, fo
             writer = MOTWriter(folder / f"{spec.name}.txt")
         for frame_id, found, warp in sequence.frames():
             detections = found.only_embedded(tracker.appearance_targets(found))
-            writer.write(frame_id, detections, tracker.update(detections, camera_warp=warp))
+            track_ids = tracker.update(detections, camera_warp=warp)
+            if recorder is None:
+                writer.write(frame_id, detections, track_ids)
+            else:
+                recorder.add(frame_id, detections, track_ids)
+        if recorder is not None:
+            rows, _ = link_rows(recorder.rows(), recorder, calibration, sequence.frame_rate, link)
+            for frame_id in sequence.frame_ids.tolist():
+                writer.write(frame_id, *rows.frame(frame_id)[:2])
         writer.close()
         predictions.append(writer.path)
     return evaluate([s.spec.gt for s in sequences], predictions)
@@ -134,6 +172,8 @@ class Study:
         trials: finished trials the study should reach (earlier runs count).
         appearance: also search ``appearance_weight`` and ``gallery_size``.
         seed: sampler seed (reproducible studies).
+        link: score linked tracks with these settings (:func:`run_tracker`); None: online.
+        keep: settings not searched: they keep their ``base`` value.
     """
 
     base: dict
@@ -144,6 +184,8 @@ class Study:
     trials: int = 50
     appearance: bool = False
     seed: int = 0
+    link: LinkConfig | None = None
+    keep: tuple[str, ...] = ()
 
 
 def optimise(
@@ -157,7 +199,8 @@ def optimise(
     """Run (or continue) the study; returns the Optuna study.
 
     Raises:
-        ConfigError: unknown objective, ``trials`` < 1, a base setting out of range.
+        ConfigError: unknown objective, ``trials`` < 1, a base setting out of range, a
+            ``keep`` name that is not searched.
     """
     import optuna
 
@@ -165,6 +208,14 @@ def optimise(
     if study.trials < 1:
         raise ConfigError(f"--trials must be >= 1, got {study.trials}")
     space = {**SEARCH_SPACE, **(APPEARANCE_SPACE if study.appearance else {})}
+    unknown = sorted(set(study.keep) - set(space))
+    if unknown:
+        raise ConfigError(
+            f"--keep: {', '.join(unknown)} not among the searched settings ({', '.join(space)})"
+        )
+    space = {name: bounds for name, bounds in space.items() if name not in study.keep}
+    if not space:
+        raise ConfigError("--keep: every searched setting is kept; nothing left to search")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study.storage.parent.mkdir(parents=True, exist_ok=True)
     found = optuna.create_study(
@@ -183,9 +234,9 @@ def optimise(
         return found
 
     def trial_value(trial) -> float:
-        settings = {**study.base, **suggest(trial, space)}
+        settings = {**study.base, **suggest(trial, space, study.base)}
         with tempfile.TemporaryDirectory(prefix="kpr-track-tune-") as tmp:
-            result = run_tracker(settings, sequences, calibration, Path(tmp))
+            result = run_tracker(settings, sequences, calibration, Path(tmp), study.link)
         combined = result["combined"]
         for key in ("HOTA", "IDF1", "MOTA", "DetA", "AssA", "IDSW"):
             trial.set_user_attr(key, float(combined[key]))
@@ -202,9 +253,12 @@ def best_settings(study, base: dict) -> dict:
     return {**base, **study.best_trial.params}
 
 
-def write_preset(path: Path, settings: dict, header: list[str]) -> Path:
+def write_preset(
+    path: Path, settings: dict, header: list[str], link: LinkConfig | None = None
+) -> Path:
     """Write ``settings`` (TrackerConfig fields) as a ``tracker: kpr`` preset YAML, each key
-    commented with its unit (from TrackerConfig's source) or ``tuned``.
+    commented with its unit (from TrackerConfig's source) or ``tuned``, and ``link`` (the
+    starting preset's link settings) as its ``link`` section.
 
     Raises:
         OutputError: the file cannot be written.
@@ -215,18 +269,29 @@ def write_preset(path: Path, settings: dict, header: list[str]) -> Path:
     TrackerConfig(**settings)  # range checks before writing
     lines = [f"# {line}" for line in header] + ["tracker: kpr"]
     for field in dataclasses.fields(TrackerConfig):
-        value = settings[field.name]
-        if isinstance(value, float):
-            value = ".inf" if math.isinf(value) else f"{value:.4g}"
-        elif isinstance(value, bool):
-            value = "true" if value else "false"
+        value = _yaml_value(settings[field.name])
         lines.append(f"{field.name}: {value}  # {_UNITS.get(field.name, 'see TrackerConfig')}")
+    if link is not None:
+        lines.append("link:  # offline linking (LinkConfig), as in the starting preset")
+        lines += [
+            f"  {field.name}: {_yaml_value(getattr(link, field.name))}"
+            for field in dataclasses.fields(LinkConfig)
+        ]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     except OSError as error:
         raise OutputError(f"{path}: cannot write the preset ({error})") from None
     return path
+
+
+def _yaml_value(value) -> str:
+    """A scalar setting as YAML text (floats to 4 significant digits, ``.inf``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return ".inf" if math.isinf(value) else f"{value:.4g}"
+    return str(value)
 
 
 _UNITS = {

@@ -45,6 +45,7 @@ class CachedSequence:
         embeddings: `(R, P, D)` float16 or None.
         visibility: `(R, P)` float16 or None.
         images: frame number -> PoseTrack image record (PoseTrack21 sequences), or None.
+        image_size: ``(width, height)`` px of the frames (the border test of linking).
     """
 
     spec: SequenceSpec
@@ -58,6 +59,7 @@ class CachedSequence:
     embeddings: np.ndarray | None = None
     visibility: np.ndarray | None = None
     images: dict | None = None
+    image_size: tuple[int, int] = (0, 0)
 
     @cached_property
     def _ends(self) -> np.ndarray:
@@ -122,12 +124,13 @@ def load_or_compute(
     path = Path(cache_dir) / f"{cache_key(spec, settings)}.npz"
     reader = open_frames(spec.source, spec.posetrack_json, settings.get("max_frames"))
     images = getattr(reader, "images", None)
+    size = (reader.info.width, reader.info.height)
     if path.is_file():
-        return _load(path, spec, images)
+        return _load(path, spec, images, size)
     frame_rate = reader.info.fps
     if spec.seq_dir is not None:  # seqinfo.ini's rate, as the evaluation reads it
         frame_rate = float(read_seqinfo(spec.seq_dir).get("frameRate", frame_rate))
-    pipeline, appearance = build_stages(frame_rate, (reader.info.width, reader.info.height))
+    pipeline, appearance = build_stages(frame_rate, size)
     camera = CameraMotion()
     frame_ids, found, warps = [], [], []
     bar = tqdm(total=len(reader) or None, unit="frame", disable=not progress, desc=spec.name)
@@ -151,7 +154,7 @@ def load_or_compute(
         os.replace(tmp, path)
     except OSError as error:
         raise OutputError(f"{path}: cannot write the tuning cache ({error})") from None
-    return _load(path, spec, images)
+    return _load(path, spec, images, size)
 
 
 def _stack(found: list[Detections], frame_ids: list[int], warps: list[np.ndarray]) -> dict:
@@ -181,7 +184,9 @@ def _stack(found: list[Detections], frame_ids: list[int], warps: list[np.ndarray
     return arrays
 
 
-def _load(path: Path, spec: SequenceSpec, images: dict | None) -> CachedSequence:
+def _load(
+    path: Path, spec: SequenceSpec, images: dict | None, image_size: tuple[int, int]
+) -> CachedSequence:
     try:
         with np.load(path) as stored:
             arrays = {key: stored[key] for key in stored.files}
@@ -199,6 +204,7 @@ def _load(path: Path, spec: SequenceSpec, images: dict | None) -> CachedSequence
         embeddings=arrays.get("embeddings"),
         visibility=arrays.get("visibility"),
         images=images,
+        image_size=image_size,
     )
 
 
@@ -210,7 +216,11 @@ def thinned(sequence: CachedSequence, step: int, folder: Path) -> CachedSequence
     Frames are renumbered 1, 2, ...; each kept frame's camera warp is the composition of
     the warps since the previous kept frame; the ground truth is thinned the same way into
     ``folder/<name>-every<step>/`` (``gt/gt.txt`` and ``seqinfo.ini`` with the new length
-    and frame rate), the thinned spec's ``gt``.
+    and frame rate), the thinned spec's ``gt``. A sequence cached short of its ground
+    truth (annotated frames after its last cached one: ``--max-frames``) gets its ground
+    truth cut at its last cached frame as well (``<name>[-every<step>]-first<N>``), at any
+    step: frames never tracked are not scored as misses. Without MOTChallenge ground truth
+    (PoseTrack21) a step of 1 returns the sequence unchanged.
 
     Raises:
         InputError: ``step`` < 1, or the sequence has no MOTChallenge ground truth folder.
@@ -220,25 +230,36 @@ def thinned(sequence: CachedSequence, step: int, folder: Path) -> CachedSequence
 
     if step < 1:
         raise InputError(f"frame step must be >= 1, got {step}")
-    if step == 1:
-        return sequence
     spec = sequence.spec
-    if spec.gt is None or not (Path(spec.gt) / "gt" / "gt.txt").is_file():
+    has_mot_gt = spec.gt is not None and (Path(spec.gt) / "gt" / "gt.txt").is_file()
+    if step > 1 and not has_mot_gt:
         raise InputError(f"{spec.name}: a frame step needs MOTChallenge ground truth (gt/gt.txt)")
-    name = f"{spec.name}-every{step}"
-    target = Path(folder) / name
+    if not has_mot_gt:
+        return sequence
     source_gt = Path(spec.gt)
-    kept_lines = []
+    annotated = []  # (frame number, rest of the line)
     for line in (source_gt / "gt" / "gt.txt").read_text().splitlines():
         frame, sep, rest = line.partition(",")
-        if sep and frame.strip().isdigit() and (int(frame) - 1) % step == 0:
-            kept_lines.append(f"{(int(frame) - 1) // step + 1},{rest}")
+        if sep and frame.strip().isdigit():
+            annotated.append((int(frame), rest))
+    last = int(sequence.frame_ids.max())
+    cut = any(number > last for number, _ in annotated)
+    if step == 1 and not cut:
+        return sequence
     info = configparser.ConfigParser()
     info.optionxform = str  # keep MOTChallenge's camelCase keys
     info.read(source_gt / "seqinfo.ini")
     if "Sequence" not in info:
         raise InputError(f"{source_gt / 'seqinfo.ini'}: no [Sequence] section")
-    length = int(info["Sequence"].get("seqLength", sequence.frame_ids.max()))
+    length = int(info["Sequence"].get("seqLength", last))
+    length = min(length, last) if cut else length
+    name = spec.name + (f"-every{step}" if step > 1 else "") + (f"-first{last}" if cut else "")
+    target = Path(folder) / name
+    kept_lines = [
+        f"{(number - 1) // step + 1},{rest}"
+        for number, rest in annotated
+        if 1 <= number <= length and (number - 1) % step == 0
+    ]
     rate = f"{sequence.frame_rate / step:g}"
     info["Sequence"].update(name=name, seqLength=str((length - 1) // step + 1), frameRate=rate)
     try:
@@ -261,6 +282,7 @@ def thinned(sequence: CachedSequence, step: int, folder: Path) -> CachedSequence
         warps=np.stack([_composed(sequence.warps, i, step) for i in keep]),
         embeddings=None if sequence.embeddings is None else sequence.embeddings[rows],
         visibility=None if sequence.visibility is None else sequence.visibility[rows],
+        image_size=sequence.image_size,
     )
 
 

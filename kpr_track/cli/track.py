@@ -55,17 +55,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def add_link_option(parser: argparse.ArgumentParser) -> None:
-    """``--link / --no-link`` of ``track`` and ``track-dataset`` (:attr:`TrackOptions.link`)."""
-    parser.add_argument(
-        "--link",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="after online tracking, link tracklets of one person (appearance + motion), "
-        "interpolate short gaps and smooth the boxes; every output then shows the linked ids "
-        "(default: the tracker preset's link.enabled: on in the kpr preset, off in motion; "
-        "never for a live source)",
-    )
+LINK_HELP = (
+    "after online tracking, link tracklets of one person (appearance + motion), "
+    "interpolate short gaps and smooth the boxes; every output then shows the linked ids "
+    "(default: the tracker preset's link.enabled: on in the kpr preset, off in motion; "
+    "never for a live source)"
+)
+
+
+def add_link_option(parser: argparse.ArgumentParser, help: str = LINK_HELP) -> None:
+    """``--link / --no-link`` of ``track``, ``track-dataset`` (:attr:`TrackOptions.link`) and
+    ``tune`` (with its own ``help``)."""
+    parser.add_argument("--link", action=argparse.BooleanOptionalAction, default=None, help=help)
 
 
 def add_tracking_options(parser: argparse.ArgumentParser) -> None:

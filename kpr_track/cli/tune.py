@@ -8,7 +8,7 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``tune`` sub-command."""
-    from .track import add_tracking_options
+    from .track import add_link_option, add_tracking_options
 
     parser = subparsers.add_parser(
         "tune",
@@ -64,7 +64,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "'1 4' for a 30 fps sequence as 30 and 7.5 fps cameras (default: 1)",
     )
     parser.add_argument("--seed", type=int, default=0, help="sampler seed")
+    parser.add_argument(
+        "--keep",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="settings not searched, kept at the starting preset's values (e.g. the score "
+        "thresholds: high_score low_score new_track_score, which depend on the scene's "
+        "clutter)",
+    )
     add_tracking_options(parser)
+    add_link_option(
+        parser,
+        help="score the linked, gap-filled tracks (what kpr-track VIDEO writes) rather than "
+        "the online ones (default: the preset's link.enabled, with appearance only)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
@@ -78,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError, InputError
     from ..pipeline import build_pipeline
     from ..trackers import load_tracker
+    from ..trackers.link import load_link_config
     from ..tune import Study, best_settings, optimise, write_preset
     from ..tune_cache import load_or_compute, thinned
     from ..weights import apply_offline_env
@@ -108,6 +123,13 @@ def run(args: argparse.Namespace) -> int:
         for f in dataclasses.fields(base_tracker.config)
     }
     appearance = base["appearance_weight"] > 0
+    link = load_link_config(args.tracker)
+    if args.link and not appearance:
+        raise ConfigError(
+            f"--link: the {args.tracker!r} preset tracks without appearance "
+            "(appearance_weight 0); linking needs it"
+        )
+    linked = appearance and (link.enabled if args.link is None else args.link)
     built = {}
     sequences = []
     for spec in specs:
@@ -145,16 +167,21 @@ def run(args: argparse.Namespace) -> int:
         trials=args.trials,
         appearance=appearance,
         seed=args.seed,
+        link=link if linked else None,
+        keep=tuple(args.keep),
     )
     found = optimise(study, sequences, calibration, progress=not args.no_progress)
     best = found.best_trial
     header = [
         f"Tuned by kpr-track tune from the {args.tracker!r} preset on "
         f"{', '.join(s.spec.name for s in sequences)} (detector {args.det}); objective "
-        f"{args.objective} = {best.value:.4f} (trial {best.number} of {len(found.trials)}).",
+        f"{args.objective} = {best.value:.4f} of the {'linked' if linked else 'online'} tracks "
+        f"(trial {best.number} of {len(found.trials)}).",
         f"Study: {args.study} ({args.study_name}). Units: see configs/trackers/kpr.yaml.",
     ]
-    path = write_preset(args.out, best_settings(found, base), header)
+    if args.keep:
+        header.append(f"Not searched (the starting preset's values): {', '.join(args.keep)}.")
+    path = write_preset(args.out, best_settings(found, base), header, link)
     attrs = best.user_attrs
     print(
         f"best trial {best.number}: {args.objective} {best.value:.4f} (HOTA "
