@@ -82,15 +82,14 @@ def objective_value(metrics: dict, objective: str, weight: float = 0.5) -> float
     return weight * float(metrics["HOTA"]) + (1.0 - weight) * float(metrics["IDF1"])
 
 
-def suggest(trial, space: dict[str, Range], base: dict | None = None) -> dict:
+def suggest(trial, space: dict[str, Range], base: dict) -> dict:
     """Draw one set of settings from ``space``, the score thresholds kept ordered
     (``low_score <= high_score <= new_track_score``; a threshold not in ``space`` keeps
     its ``base`` value and bounds the others)."""
     values = {}
-    fixed = base or {}
     for name, bounds in space.items():
         low, high = bounds.low, bounds.high
-        high_score = values.get("high_score", fixed.get("high_score"))
+        high_score = values.get("high_score", base.get("high_score"))
         if name == "low_score" and high_score is not None:
             high = high_score
         if name == "new_track_score" and high_score is not None:

@@ -42,10 +42,10 @@ class CachedSequence:
         scores: `(R,)` float32 in [0, 1].
         keypoints: `(R, 17, 3)` float32 ``(x px, y px, conf)``.
         warps: `(F, 2, 3)` float64 camera warp from the previous frame.
+        image_size: ``(width, height)`` px of the frames (the border test of linking).
         embeddings: `(R, P, D)` float16 or None.
         visibility: `(R, P)` float16 or None.
         images: frame number -> PoseTrack image record (PoseTrack21 sequences), or None.
-        image_size: ``(width, height)`` px of the frames (the border test of linking).
     """
 
     spec: SequenceSpec
@@ -56,10 +56,10 @@ class CachedSequence:
     scores: np.ndarray
     keypoints: np.ndarray
     warps: np.ndarray
+    image_size: tuple[int, int]
     embeddings: np.ndarray | None = None
     visibility: np.ndarray | None = None
     images: dict | None = None
-    image_size: tuple[int, int] = (0, 0)
 
     @cached_property
     def _ends(self) -> np.ndarray:

@@ -102,6 +102,7 @@ def test_thinned_warps_compose_the_skipped_frames(tmp_path):
         spec=SequenceSpec("s", source, "s.txt", gt=source, seq_dir=source),
         frame_rate=30.0, frame_ids=np.arange(1, 8), counts=np.ones(7, np.int64), boxes=boxes,
         scores=np.ones(7, np.float32), keypoints=np.zeros((7, 17, 3), np.float32), warps=pan,
+        image_size=(640, 480),
     )  # fmt: skip
     every = thinned(sequence, 3, tmp_path)
     assert every.frame_ids.tolist() == [1, 2, 3] and every.frame_rate == 10.0
@@ -182,7 +183,7 @@ def test_a_sequence_cached_short_is_scored_on_its_frames_only(tmp_path):
         spec=_mot_sequence(source), frame_rate=7.0, frame_ids=np.arange(1, frames + 1),
         counts=np.zeros(frames, np.int64), boxes=np.zeros((0, 4), np.float32),
         scores=np.zeros(0, np.float32), keypoints=np.zeros((0, 17, 3), np.float32),
-        warps=np.tile(np.eye(3)[:2], (frames, 1, 1)),
+        warps=np.tile(np.eye(3)[:2], (frames, 1, 1)), image_size=(768, 576),
     )  # fmt: skip
     original = [line.split(",") for line in (source / "gt" / "gt.txt").read_text().split()]
     for step in (1, 4):
