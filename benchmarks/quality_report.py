@@ -30,11 +30,12 @@ NOTES = """\
   the share of the detections the tracker could read that it asked to embed (embeddings on
   demand; `-` without appearance). `kpr` and `kpr-global` share one KPR forward pass
   (prompt rendering included), so both are charged its full time.
-- kpr-track trackers use the shipped presets for every detector (`kpr`, `motion`: high_score
-  {high_score}, low_score {low_score}, new_track_score {new_track_score}, max_age_s
-  {max_age_s} s, appearance_weight of `kpr` {appearance_weight}), tuned on MOT17-02-raw540 (30 fps)
-  and never on PETS09-S2L1 (7 fps); each tracker gets its sequence's frame rate from
-  seqinfo.ini. Ablation rows switch one feature off: `-no-oc` (OC-SORT re-update and
+- kpr-track trackers use the shipped presets for every detector (`configs/trackers/kpr.yaml`
+  and `motion.yaml`, each with its own settings; `kpr`: high_score {high_score}, low_score
+  {low_score}, new_track_score {new_track_score}, max_age_s {max_age_s} s, min_hits {min_hits},
+  appearance_weight {appearance_weight}), tuned on MOT17-02-raw540, MOT20-01 and
+  MOT16-04-first50 (the YAML headers say how) and never on PETS09-S2L1 (7 fps); each tracker
+  gets its sequence's frame rate from seqinfo.ini. Ablation rows switch one feature off: `-no-oc` (OC-SORT re-update and
   direction term), `-no-cmc` (camera-motion compensation), `-no-fps` (30-fps Kalman noise
   at every frame rate), `-gallery1` (one stored view per part slot).
 - Appearance rows turn distances into same-person probabilities with the calibration their
@@ -43,7 +44,7 @@ NOTES = """\
   MOT17-02, MOT20-01 and MOT16-04-first50; each listed with its source in results.json).
   Numbers of an appearance model trained or calibrated on a sequence are optimistic there;
   PETS09 is the test.
-- Roboflow `trackers` 2.6.1 get the preset's score thresholds and max_age_s in frames (the
+- Roboflow `trackers` 2.6.1 get the `kpr` preset's score thresholds and max_age_s in frames (the
   library's own 0.6 / 0.7 assume ByteTrack's calibrated scores) and library defaults
   otherwise: {options}.
   Detections below low_score are dropped before them, as our trackers ignore them. None of
@@ -56,7 +57,7 @@ NOTES = """\
   (`kpr_track.detectors.files.causal_score_rank`, no look at later frames): the
   precision-per-score table below shows what the thresholds select there.
 - MOT17-mini sequences have 4-8 frames each: the tracker's first-frame births and
-  `min_hits` = 3 weigh heavily there; read those rows as a smoke test, PETS09 as the benchmark.
+  `min_hits` = {min_hits} weigh heavily there; read those rows as a smoke test, PETS09 as the benchmark.
 - KPR embeddings (the `parts`, `global`, `trained` and `trained-global` slots) are cached as
   float16 (L2-normalised: distance error about 1e-3); the `retail` slot as float32.
 """

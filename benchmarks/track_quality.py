@@ -166,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
                 "low_score",
                 "new_track_score",
                 "max_age_s",
+                "min_hits",
                 "appearance_weight",
             )
         },

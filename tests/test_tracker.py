@@ -144,6 +144,41 @@ def test_low_score_detection_extends_track_but_never_starts_one():
     assert tracker.update(frame([box_at(300)], scores=[0.05])).tolist() == [-1]  # below low
 
 
+@pytest.mark.parametrize(("lost_low_match_cost", "refound"), [(0.0, False), (0.3, True)])
+def test_lost_track_takes_a_low_score_detection_only_when_asked(lost_low_match_cost, refound):
+    """A person missed for one frame comes back with a low score on the same spot:
+    ByteTrack's second round serves only tracked tracks, so by default the lost track
+    stays lost; with ``lost_low_match_cost`` it is re-found on IoU."""
+    tracker = KPRTracker(
+        high_score=0.5, low_score=0.1, new_track_score=0.6, lost_low_match_cost=lost_low_match_cost
+    )
+    tracker.update(frame([box_at(0)]))
+    tracker.update(Detections.empty())
+    assert tracker.tracks[0].state == TrackState.LOST
+    ids = tracker.update(frame([box_at(0)], scores=[0.3]))
+    assert (ids.tolist() == [1]) is refound
+    assert (tracker.tracks[0].state == TrackState.CONFIRMED) is refound
+
+
+@pytest.mark.parametrize(("speed", "refound"), [(float("inf"), True), (0.0, False)])
+def test_lost_track_takes_no_low_score_detection_out_of_its_reach(speed, refound):
+    """The lost round keeps a lost track's reach bound (``lost_max_speed``): a wide box
+    60 px along (IoU 0.54, within the 0.6 cost) is beyond half a box height (50 px) from
+    the track's last centre, so only without the bound does the lost track take it."""
+    tracker = KPRTracker(
+        high_score=0.5,
+        low_score=0.1,
+        new_track_score=0.6,
+        lost_low_match_cost=0.6,
+        lost_max_speed=speed,
+        frame_rate=30.0,
+    )
+    tracker.update(frame([box_at(0, w=200.0)]))
+    tracker.update(Detections.empty())
+    ids = tracker.update(frame([box_at(60, w=200.0)], scores=[0.3]))
+    assert (ids.tolist() == [1]) is refound
+
+
 # A calibration like the ones appearance models ship: same person below 0.3, different
 # people above it (p_same 0.5 at 0.3).
 CALIBRATION = DistanceCalibration(midpoint=0.3, slope=20.0, same_median=0.15, different_median=0.5)

@@ -44,6 +44,9 @@ class TrackerConfig:
     new_track_score: float = 0.6  # [0,1] score >= high_score: unmatched ones start tracks
     match_cost: float = 0.8  # cost: largest fused cost of a first-round match
     low_match_cost: float = 0.5  # cost in [0,1]: largest 1 - IoU of a low-score match
+    # Cost in [0,1]: largest 1 - IoU of a low-score detection taken by a lost track (after
+    # the tracked tracks took theirs; within the lost track's reach). 0 = none (ByteTrack).
+    lost_low_match_cost: float = 0.0
     unconfirmed_match_cost: float = 0.7  # cost: largest fused cost, tentative tracks
     min_iou: float = 0.0  # IoU in [0,1]: pairs below it are infeasible (0 = no IoU gate)
     # Squared Mahalanobis distance, 4 dof (inf = no motion gate). The 99 % quantile: a 95 %
@@ -179,6 +182,7 @@ _UNIT_INTERVAL = (
     "low_score",
     "new_track_score",
     "low_match_cost",
+    "lost_low_match_cost",
     "min_iou",
     "appearance_weight",
     "memory_max_overlap",

@@ -10,7 +10,9 @@ a. predict every track with the Kalman filter (noise scaled to the frame rate), 
 b. confirmed and lost tracks vs high-score detections on the fused cost
    (:func:`~.costs.fuse_costs`: ``1 - IoU``, calibrated appearance evidence, OC-SORT
    direction consistency; Mahalanobis / IoU gates);
-c. still unmatched *tracked* tracks vs low-score detections on IoU only;
+c. still unmatched *tracked* tracks vs low-score detections on IoU only, then still
+   unmatched lost tracks vs the low-score detections left, on IoU only and within their
+   reach (``lost_low_match_cost``; off at 0, as in ByteTrack);
 d. tentative tracks vs the remaining high-score detections on the fused cost;
 e. unmatched detections scoring at least ``new_track_score`` start tentative tracks;
 f. unmatched tentative tracks die, unmatched confirmed tracks become lost and are
@@ -103,6 +105,7 @@ class KPRTracker(BaseTracker):
         new_track_score: float = _D.new_track_score,
         match_cost: float = _D.match_cost,
         low_match_cost: float = _D.low_match_cost,
+        lost_low_match_cost: float = _D.lost_low_match_cost,
         unconfirmed_match_cost: float = _D.unconfirmed_match_cost,
         min_iou: float = _D.min_iou,
         gate_threshold: float = _D.gate_threshold,
@@ -227,9 +230,15 @@ class KPRTracker(BaseTracker):
             established, high, detections, cfg.match_cost, fused=True
         )
         still_tracked = rest_tracks[state[rest_tracks] == TrackState.CONFIRMED]
-        second, _, _ = self._associate(  # (c)
+        second, _, rest_low = self._associate(  # (c)
             still_tracked, low, detections, cfg.low_match_cost, fused=False
         )
+        if cfg.lost_low_match_cost > 0:
+            lost = rest_tracks[state[rest_tracks] == TrackState.LOST]
+            recovered, _, _ = self._associate(
+                lost, rest_low, detections, cfg.lost_low_match_cost, fused=False
+            )
+            second = np.concatenate([second, recovered])
         third, _, _ = self._associate(  # (d)
             tentative, rest_high, detections, cfg.unconfirmed_match_cost, fused=True
         )
@@ -298,7 +307,9 @@ class KPRTracker(BaseTracker):
         if fused:
             cost = self.association_cost(track_idx, det_idx, detections)
         else:
-            cost = iou_cost(self._boxes(track_idx), detections.boxes[det_idx])
+            boxes = detections.boxes[det_idx]
+            cost = iou_cost(self._boxes(track_idx), boxes)
+            cost[~self._reach([self._tracks[i] for i in track_idx], boxes)] = np.inf
         pairs, rows, cols = linear_assignment(cost, max_cost)
         matches = np.stack([track_idx[pairs[:, 0]], det_idx[pairs[:, 1]]], axis=1)
         return matches.reshape(-1, 2).astype(np.int64), track_idx[rows], det_idx[cols]
