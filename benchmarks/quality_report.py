@@ -35,9 +35,10 @@ NOTES = """\
   {low_score}, new_track_score {new_track_score}, max_age_s {max_age_s} s, min_hits {min_hits},
   appearance_weight {appearance_weight}), tuned on MOT17-02-raw540, MOT20-01 and
   MOT16-04-first50 (the YAML headers say how) and never on PETS09-S2L1 (7 fps); each tracker
-  gets its sequence's frame rate from seqinfo.ini. Ablation rows switch one feature off: `-no-oc` (OC-SORT re-update and
-  direction term), `-no-cmc` (camera-motion compensation), `-no-fps` (30-fps Kalman noise
-  at every frame rate), `-gallery1` (one stored view per part slot).
+  gets its sequence's frame rate from seqinfo.ini. Ablation rows switch one feature off:
+  `-no-oc` (OC-SORT re-update and direction term), `-no-cmc` (camera-motion compensation),
+  `-no-fps` (30-fps Kalman noise at every frame rate), `-gallery1` (one stored view per part
+  slot).
 - Appearance rows turn distances into same-person probabilities with the calibration their
   `--reid` model ships (`detection_cache.SLOT_REID`: in the weights file or
   `kpr_track/assets/calibrations.json`, fitted on the ReID training identities of

@@ -10,9 +10,8 @@ a. predict every track with the Kalman filter (noise scaled to the frame rate), 
 b. confirmed and lost tracks vs high-score detections on the fused cost
    (:func:`~.costs.fuse_costs`: ``1 - IoU``, calibrated appearance evidence, OC-SORT
    direction consistency; Mahalanobis / IoU gates);
-c. still unmatched *tracked* tracks vs low-score detections on IoU only, then still
-   unmatched lost tracks vs the low-score detections left, on IoU only and within their
-   reach (``lost_low_match_cost``; off at 0, as in ByteTrack);
+c. still unmatched *tracked* tracks, then (``lost_low_match_cost`` > 0; ByteTrack: none)
+   lost tracks within their reach, vs low-score detections on IoU only;
 d. tentative tracks vs the remaining high-score detections on the fused cost;
 e. unmatched detections scoring at least ``new_track_score`` start tentative tracks;
 f. unmatched tentative tracks die, unmatched confirmed tracks become lost and are
@@ -225,7 +224,6 @@ class KPRTracker(BaseTracker):
         state = np.array([t.state for t in tracks], dtype=object)
         tentative = np.flatnonzero(state == TrackState.TENTATIVE)
         established = np.flatnonzero(state != TrackState.TENTATIVE)
-
         first, rest_tracks, rest_high = self._associate(  # (b)
             established, high, detections, cfg.match_cost, fused=True
         )
@@ -233,12 +231,10 @@ class KPRTracker(BaseTracker):
         second, _, rest_low = self._associate(  # (c)
             still_tracked, low, detections, cfg.low_match_cost, fused=False
         )
-        if cfg.lost_low_match_cost > 0:
+        if cfg.lost_low_match_cost > 0:  # (c), lost tracks
             lost = rest_tracks[state[rest_tracks] == TrackState.LOST]
-            recovered, _, _ = self._associate(
-                lost, rest_low, detections, cfg.lost_low_match_cost, fused=False
-            )
-            second = np.concatenate([second, recovered])
+            found = self._associate(lost, rest_low, detections, cfg.lost_low_match_cost, False)
+            second = np.concatenate([second, found[0]])
         third, _, _ = self._associate(  # (d)
             tentative, rest_high, detections, cfg.unconfirmed_match_cost, fused=True
         )
@@ -307,9 +303,10 @@ class KPRTracker(BaseTracker):
         if fused:
             cost = self.association_cost(track_idx, det_idx, detections)
         else:
-            boxes = detections.boxes[det_idx]
-            cost = iou_cost(self._boxes(track_idx), boxes)
-            cost[~self._reach([self._tracks[i] for i in track_idx], boxes)] = np.inf
+            tracks, boxes = [self._tracks[i] for i in track_idx], detections.boxes[det_idx]
+            means = np.array([t.mean for t in tracks]).reshape(-1, 8)
+            cost = iou_cost(xyah_to_xyxy(means[:, :4]), boxes)
+            cost[~self._reach(tracks, boxes)] = np.inf  # predicted boxes; lost: their reach
         pairs, rows, cols = linear_assignment(cost, max_cost)
         matches = np.stack([track_idx[pairs[:, 0]], det_idx[pairs[:, 1]]], axis=1)
         return matches.reshape(-1, 2).astype(np.int64), track_idx[rows], det_idx[cols]
@@ -363,23 +360,15 @@ class KPRTracker(BaseTracker):
         radius = np.where(lost, 0.5 + self.frames.lost_max_speed * gaps, np.inf)
         return reach_gate(observed[:, :2], radius * observed[:, 3], boxes)
 
-    def _boxes(self, track_idx: np.ndarray) -> np.ndarray:
-        """`(T, 4)` xyxy px: the predicted boxes of tracks ``track_idx``."""
-        means = np.array([self._tracks[i].mean for i in track_idx]).reshape(-1, 8)
-        return xyah_to_xyxy(means[:, :4])
-
     def _direction(self, tracks: list[Track], boxes: np.ndarray, pairs: Pairs) -> np.ndarray | None:
         """OC-SORT OCM term of ``pairs`` `(M,)`, or None when ``direction_weight`` is 0."""
-        cfg = self.config
+        cfg, delta = self.config, self.frames.direction_delta
         if cfg.direction_weight == 0:
             return None
-        directions = np.stack(
-            [t.direction(self.frames.direction_delta, cfg.direction_min_motion) for t in tracks]
-        )
+        directions = np.stack([t.direction(delta, cfg.direction_min_motion) for t in tracks])
         anchors = np.stack([t.last_observation for t in tracks])
-        return direction_cost(
-            directions, anchors[:, :2], boxes, cfg.direction_min_motion * anchors[:, 3], pairs
-        )
+        min_motion = cfg.direction_min_motion * anchors[:, 3]  # px, per track
+        return direction_cost(directions, anchors[:, :2], boxes, min_motion, pairs)
 
     def _uses_appearance(self, detections: Detections) -> bool:
         if self.config.appearance_weight == 0 or detections.embeddings is None:
