@@ -109,22 +109,31 @@ def crop_boxes(
         `(N, 3, H, W)` float32 RGB in [0, 255].
     """
     height, width = size
-    boxes = torch.as_tensor(np.asarray(boxes, np.float32).reshape(-1, 4), device=device)
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     image = torch.from_numpy(np.ascontiguousarray(frame)).to(device)  # (H, W, 3) BGR
-    rows, row_weights = _axis_weights(boxes[:, 1], boxes[:, 3], height, image.shape[0])
-    cols, col_weights = _axis_weights(boxes[:, 0], boxes[:, 2], width, image.shape[1])
+    rows, row_weights = (
+        torch.from_numpy(a).to(device)
+        for a in _axis_weights(boxes[:, 1], boxes[:, 3], height, image.shape[0])
+    )
+    cols, col_weights = (
+        torch.from_numpy(a).to(device)
+        for a in _axis_weights(boxes[:, 0], boxes[:, 2], width, image.shape[1])
+    )
     windows = image[rows[:, :, None], cols[:, None, :]]  # (N, h, w, 3) uint8 BGR
     windows = windows.flip(-1).permute(0, 3, 1, 2).float()  # (N, 3, h, w) RGB
     return row_weights[:, None] @ windows @ col_weights[:, None].transpose(-1, -2)
 
 
 def _axis_weights(
-    start: torch.Tensor, end: torch.Tensor, out_size: int, limit: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+    start: np.ndarray, end: np.ndarray, out_size: int, limit: int
+) -> tuple[np.ndarray, np.ndarray]:
     """RoIAlign's sampling along one axis as a matrix over each box's window.
 
+    Computed in NumPy: a few small arrays per frame, where each torch call would cost
+    more in dispatch than in arithmetic (0.15 ms per crop on PETS09 frames).
+
     Args:
-        start, end: `(N,)` box edges in frame pixels along this axis.
+        start, end: `(N,)` float32 box edges in frame pixels along this axis.
         out_size: output pixels along this axis.
         limit: frame pixels along this axis.
 
@@ -137,21 +146,22 @@ def _axis_weights(
     """
     count = len(start)
     first, last = (start - 0.5)[:, None, None], (end - 0.5)[:, None, None]
-    bins = (last - first) / out_size
-    steps = torch.arange(out_size, dtype=torch.float32, device=start.device)[:, None]
-    offsets = torch.arange(SAMPLES, dtype=torch.float32, device=start.device) + 0.5
-    samples = first + steps * bins + offsets * bins / SAMPLES  # (N, out, SAMPLES), as torchvision
+    bins = (last - first) / np.float32(out_size)
+    steps = np.arange(out_size, dtype=np.float32)[:, None]
+    offsets = np.arange(SAMPLES, dtype=np.float32) + np.float32(0.5)
+    samples = first + steps * bins + offsets * bins / np.float32(SAMPLES)  # (N, out, SAMPLES)
     valid = (samples >= -1.0) & (samples <= limit)
-    position = samples.clamp(min=0.0)
-    low = position.floor().clamp(max=limit - 1)
-    frac = torch.where(low >= limit - 1, 0.0, position - low)  # the last pixel: alone
-    low = low.long()
-    high = (low + 1).clamp(max=limit - 1)
-    origin = low.amin(dim=(1, 2)) if count else low.new_zeros(0)  # (N,) window start
-    span = int((high.amax(dim=(1, 2)) - origin).max()) + 1 if count else 1
-    index = (origin[:, None] + torch.arange(span, device=start.device)).clamp(max=limit - 1)
-    scale = valid.float() / SAMPLES
-    weights = torch.zeros((count, out_size, span), device=start.device)
-    local = torch.cat([low, high], dim=-1) - origin[:, None, None]
-    weights.scatter_add_(2, local, torch.cat([(1.0 - frac) * scale, frac * scale], dim=-1))
-    return index, weights
+    position = np.maximum(samples, np.float32(0.0))
+    low = np.minimum(np.floor(position), np.float32(limit - 1))
+    frac = np.where(low >= limit - 1, np.float32(0.0), position - low)  # the last pixel: alone
+    low = low.astype(np.int64)
+    high = np.minimum(low + 1, limit - 1)
+    origin = low.min(axis=(1, 2)) if count else np.zeros(0, np.int64)  # (N,) window start
+    span = int((high.max(axis=(1, 2)) - origin).max()) + 1 if count else 1
+    index = np.minimum(origin[:, None] + np.arange(span), limit - 1)
+    scale = valid.astype(np.float32) / np.float32(SAMPLES)
+    local = np.concatenate([low, high], axis=-1) - origin[:, None, None]
+    values = np.concatenate([(1.0 - frac) * scale, frac * scale], axis=-1)
+    cell = np.arange(count * out_size).reshape(count, out_size, 1) * span + local
+    weights = np.bincount(cell.ravel(), values.ravel(), minlength=count * out_size * span)
+    return index, weights.astype(np.float32).reshape(count, out_size, span)
