@@ -130,7 +130,7 @@ def _axis_weights(
     """RoIAlign's sampling along one axis as a matrix over each box's window.
 
     Computed in NumPy: a few small arrays per frame, where each torch call would cost
-    more in dispatch than in arithmetic (0.15 ms per crop on PETS09 frames).
+    more in dispatch than in arithmetic (PETS09 frames: 0.08 ms per crop in torch, 0.05 here).
 
     Args:
         start, end: `(N,)` float32 box edges in frame pixels along this axis.
