@@ -45,8 +45,8 @@ NOTES = """\
   MOT17-02, MOT20-01 and MOT16-04-first50; each listed with its source in results.json).
   Numbers of an appearance model trained or calibrated on a sequence are optimistic there;
   PETS09 is the test.
-- Roboflow `trackers` 2.6.1 get the `kpr` preset's score thresholds and max_age_s in frames (the
-  library's own 0.6 / 0.7 assume ByteTrack's calibrated scores) and library defaults
+- Roboflow `trackers` 2.6.1 get the `kpr` preset's score thresholds and max_age_s in frames
+  (the library's own 0.6 / 0.7 assume ByteTrack's calibrated scores) and library defaults
   otherwise: {options}.
   Detections below low_score are dropped before them, as our trackers ignore them. None of
   SORT / ByteTrack / OC-SORT in trackers 2.6.1 takes appearance embeddings
@@ -58,7 +58,8 @@ NOTES = """\
   (`kpr_track.detectors.files.causal_score_rank`, no look at later frames): the
   precision-per-score table below shows what the thresholds select there.
 - MOT17-mini sequences have 4-8 frames each: the tracker's first-frame births and
-  `min_hits` = {min_hits} weigh heavily there; read those rows as a smoke test, PETS09 as the benchmark.
+  `min_hits` = {min_hits} weigh heavily there; read those rows as a smoke test, PETS09 as
+  the benchmark.
 - KPR embeddings (the `parts`, `global`, `trained` and `trained-global` slots) are cached as
   float16 (L2-normalised: distance error about 1e-3); the `retail` slot as float32.
 """
