@@ -69,6 +69,16 @@ class TrackerSpec:
         )
 
     @property
+    def cache_features(self) -> frozenset[str]:
+        """:attr:`features`, with ``keypoints`` where our tracker's score thresholds read
+        pose evidence (``pose_score_weight > 0``: top-down pose for box-only sources)."""
+        if self.library is None and self.host is None:
+            _, settings = preset_settings(self.preset, self.overrides)
+            if getattr(settings, "pose_score_weight", 0.0) > 0:
+                return self.features | {"keypoints"}
+        return self.features
+
+    @property
     def uses_camera(self) -> bool:
         """Whether the tracker reads camera warps (our trackers with ``camera_motion``)."""
         if self.library is not None or self.host is not None:

@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     check_shared()
     groups = resolve_groups(args.sequences)
     specs = [TRACKERS[name] for name in args.trackers]
-    features = set().union(*(spec.features for spec in specs))
+    features = set().union(*(spec.cache_features for spec in specs))
     started = time.perf_counter()
     paths = build_caches(groups, args.detectors, features, args)
     cache_seconds = time.perf_counter() - started
@@ -297,7 +297,7 @@ def stage_seconds(cache: DetectionCache, spec: TrackerSpec, embedded_share: floa
     top-down pose when it uses keypoints; the appearance model it uses, online for the
     ``embedded_share`` of the crops it asked for, over every crop when it links)."""
     stages = ["decode", "detect"]
-    if "keypoints" in spec.features:
+    if "keypoints" in spec.cache_features:
         stages.append("pose")
     seconds = sum(cache.seconds.get(stage, 0.0) for stage in stages)
     models = {APPEARANCE[slot]: 1.0 for slot in (spec.link,) if slot}

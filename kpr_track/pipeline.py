@@ -298,7 +298,7 @@ def build_pipeline(options: TrackOptions, frame_rate: float) -> TrackingPipeline
             settings["imgsz"] = options.imgsz
         if kind == "yolo-pose":
             settings["device"] = options.device
-    if kind in ("mot", "gt", "yolox") and appearance is not None:
+    if kind in ("mot", "gt", "yolox") and (appearance is not None or tracker.uses_keypoints):
         settings["pose"] = build_detector("yolo-pose", device=options.device).pose_on_boxes
     detector = build_detector(options.det, **settings)
     return TrackingPipeline(detector, appearance, tracker)

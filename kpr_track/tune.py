@@ -51,6 +51,7 @@ SEARCH_SPACE: dict[str, Range] = {
     "match_cost": Range(0.5, 1.2),
     "low_match_cost": Range(0.3, 0.8),
     "lost_low_match_cost": Range(0.0, 0.6),
+    "pose_score_weight": Range(0.0, 3.0),
     "unconfirmed_match_cost": Range(0.4, 1.0),
     "gate_threshold": Range(5.0, 40.0, log=True),
     "max_age_s": Range(0.5, 6.0, log=True),

@@ -51,6 +51,12 @@ class BaseTracker(ABC):
         """
 
     @property
+    def uses_keypoints(self) -> bool:
+        """Whether :meth:`update` reads the detections' keypoints, so the pipeline runs
+        top-down pose for detectors that give boxes only; False by default."""
+        return False
+
+    @property
     def appearance_min_score(self) -> float:
         """Detector score in [0, 1] below which this tracker never reads a detection's
         embedding (neither compares nor remembers it), so the pipeline need not compute

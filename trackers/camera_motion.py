@@ -84,6 +84,35 @@ class CameraMotion:
         return None if warp is None else warp.astype(np.float64)
 
 
+def frame_warp(
+    camera: CameraMotion | None, frame: np.ndarray | None, warp: np.ndarray | None
+) -> np.ndarray | None:
+    """The `(2, 3)` float64 warp previous -> current frame px a tracker applies.
+
+    Args:
+        camera: the tracker's estimator; None when compensation is off (returns None).
+        frame: the current `(H, W, 3)` BGR uint8 image, estimated from when no ``warp``.
+        warp: a precomputed warp, used (checked) instead of ``frame``.
+
+    Returns:
+        The warp, or None (compensation off, or neither ``frame`` nor ``warp`` given).
+
+    Raises:
+        InputError: when ``warp`` is not a finite `(2, 3)` affine.
+    """
+    if camera is None:
+        return None
+    if warp is not None:
+        warp = np.asarray(warp, np.float64)
+        if warp.shape != (2, 3) or not np.isfinite(warp).all():
+            raise InputError(
+                f"KPRTracker.update: camera_warp must be a finite (2, 3) affine, "
+                f"got shape {warp.shape}"
+            )
+        return warp
+    return None if frame is None else camera(frame)
+
+
 def camera_moves(warp: np.ndarray, centres: np.ndarray, min_shift: float) -> bool:
     """Whether ``warp`` moves any of the `(T, 2)` px ``centres`` by ``min_shift`` px or more
     (below that, on a static camera, the estimate is noise and is not applied)."""

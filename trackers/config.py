@@ -47,6 +47,10 @@ class TrackerConfig:
     # Cost in [0,1]: largest 1 - IoU of a low-score detection taken by a lost track (after
     # the tracked tracks took theirs; within the lost track's reach). 0 = none (ByteTrack).
     lost_low_match_cost: float = 0.0
+    # Pose evidence (scores.py): the score thresholds read s * min(1, c / reference) **
+    # weight, c the detection's mean keypoint confidence (the tracker then needs keypoints).
+    pose_score_weight: float = 0.0  # exponent >= 0 (0 = the detector's scores)
+    pose_score_reference: float = 0.75  # mean keypoint confidence in (0, 1]
     unconfirmed_match_cost: float = 0.7  # cost: largest fused cost, tentative tracks
     min_iou: float = 0.0  # IoU in [0,1]: pairs below it are infeasible (0 = no IoU gate)
     # Squared Mahalanobis distance, 4 dof (inf = no motion gate). The 99 % quantile: a 95 %
@@ -116,6 +120,10 @@ class TrackerConfig:
         _require(self, "camera_min_shift", shift_ok, "finite, >= 0 pixels")
         gate_ok = self.gate_threshold > 0 and not math.isnan(self.gate_threshold)
         _require(self, "gate_threshold", gate_ok, "> 0 (or inf to disable the gate)")
+        weight_ok = 0 <= self.pose_score_weight < math.inf
+        _require(self, "pose_score_weight", weight_ok, "finite, >= 0")
+        reference_ok = 0 < self.pose_score_reference <= 1
+        _require(self, "pose_score_reference", reference_ok, "in (0, 1]")
         age_ok = 0 <= self.max_age_s < math.inf
         _require(self, "max_age_s", age_ok, "finite, >= 0 seconds")
         _require(self, "min_hits", self.min_hits >= 1, ">= 1 detection")

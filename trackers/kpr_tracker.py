@@ -13,7 +13,9 @@ b. confirmed and lost tracks vs high-score detections on the fused cost
 c. still unmatched *tracked* tracks, then (``lost_low_match_cost`` > 0; ByteTrack: none)
    lost tracks within their reach, vs low-score detections on IoU only;
 d. tentative tracks vs the remaining high-score detections on the fused cost;
-e. unmatched detections scoring at least ``new_track_score`` start tentative tracks;
+e. unmatched detections scoring at least ``new_track_score`` start tentative tracks
+   (the scores of (b) to (e): :attr:`KPRTracker.tracking_scores`, the detector's,
+   discounted by pose evidence when ``pose_score_weight > 0``; :mod:`~.scores`);
 f. unmatched tentative tracks die, unmatched confirmed tracks become lost and are
    dropped after ``max_age_s`` seconds without a match; a tentative track is confirmed
    (and gets its id) after ``min_hits`` consecutive matches, or at once in the first
@@ -53,7 +55,7 @@ from kpr_track.errors import InputError
 
 from .assignment import linear_assignment
 from .base import BaseTracker, register_tracker
-from .camera_motion import CameraMotion, camera_moves, warp_states
+from .camera_motion import CameraMotion, camera_moves, frame_warp, warp_states
 from .config import TrackerConfig, per_frame
 from .costs import (
     Pairs,
@@ -67,6 +69,7 @@ from .costs import (
 )
 from .kalman import KalmanFilter, xyah_to_xyxy
 from .on_demand import clear_continuations, memory_fresh
+from .scores import PoseDiscount
 from .track import Track, TrackState
 
 if TYPE_CHECKING:  # the reid package imports torch; the tracker only reads the object
@@ -105,6 +108,8 @@ class KPRTracker(BaseTracker):
         match_cost: float = _D.match_cost,
         low_match_cost: float = _D.low_match_cost,
         lost_low_match_cost: float = _D.lost_low_match_cost,
+        pose_score_weight: float = _D.pose_score_weight,
+        pose_score_reference: float = _D.pose_score_reference,
         unconfirmed_match_cost: float = _D.unconfirmed_match_cost,
         min_iou: float = _D.min_iou,
         gate_threshold: float = _D.gate_threshold,
@@ -143,6 +148,9 @@ class KPRTracker(BaseTracker):
             noise_exponent=self.config.noise_exponent,
         )
         self._camera = CameraMotion() if self.config.camera_motion else None
+        self.tracking_scores = PoseDiscount(  # detections -> the scores the thresholds read
+            self.config.pose_score_weight, self.config.pose_score_reference
+        )
         self._warned = False
         self._tracks: list[Track] = []
         self._frame = 0
@@ -158,17 +166,22 @@ class KPRTracker(BaseTracker):
         are never remembered or born from (``new_track_score >= high_score``)."""
         return self.config.high_score
 
+    @property
+    def uses_keypoints(self) -> bool:
+        """True when the score thresholds read pose evidence (``pose_score_weight > 0``)."""
+        return self.config.pose_score_weight > 0
+
     def appearance_targets(self, detections: Detections) -> np.ndarray:
         """`(N,)` bool: the detections whose embedding the next :meth:`update` reads:
-        those scoring at least ``high_score``, less, when ``embed_refresh_s > 0``, the
-        clear continuations of tracks with fresh memory (:mod:`~.on_demand`, on the
-        predicted boxes before camera motion is applied, inside the motion gates).
+        those whose :attr:`tracking_scores` reach ``high_score``, less, when
+        ``embed_refresh_s > 0``, the clear continuations of tracks with fresh memory
+        (:mod:`~.on_demand`, on the predicted boxes before camera motion, in the gates).
 
         Args:
             detections: the frame's detections, before :meth:`update`.
         """
         cfg = self.config
-        wanted = detections.scores >= self.appearance_min_score
+        wanted = self.tracking_scores(detections) >= self.appearance_min_score
         refresh = self.frames.embed_refresh
         if refresh == 0 or not self._tracks or not wanted.any():
             return wanted
@@ -216,8 +229,8 @@ class KPRTracker(BaseTracker):
             )
         cfg = self.config
         self._frame += 1
-        self._predict(self._camera_warp(frame, camera_warp))  # (a)
-        scores = detections.scores
+        self._predict(frame_warp(self._camera, frame, camera_warp))  # (a)
+        scores = self.tracking_scores(detections)
         high = np.flatnonzero(scores >= cfg.high_score)
         low = np.flatnonzero((scores >= cfg.low_score) & (scores < cfg.high_score))
         tracks = self._tracks
@@ -251,19 +264,6 @@ class KPRTracker(BaseTracker):
             track = self._birth(detections, d, clear[d])
             ids[d] = track.track_id or -1
         return ids
-
-    def _camera_warp(self, frame: np.ndarray | None, warp: np.ndarray | None) -> np.ndarray | None:
-        if not self.config.camera_motion:
-            return None
-        if warp is not None:
-            warp = np.asarray(warp, np.float64)
-            if warp.shape != (2, 3) or not np.isfinite(warp).all():
-                raise InputError(
-                    f"KPRTracker.update: camera_warp must be a finite (2, 3) affine, "
-                    f"got shape {warp.shape}"
-                )
-            return warp
-        return None if frame is None else self._camera(frame)
 
     def _predicted(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The Kalman prediction of every track, stored nowhere: `(T, 8)` means, `(T, 8,
@@ -373,15 +373,13 @@ class KPRTracker(BaseTracker):
     def _uses_appearance(self, detections: Detections) -> bool:
         if self.config.appearance_weight == 0 or detections.embeddings is None:
             return False
-        if self.calibration is None:
-            if not self._warned:
-                _LOG.warning(
-                    "KPRTracker: detections carry embeddings but the tracker has no "
-                    "appearance calibration (calibration=None); tracking on motion alone"
-                )
-                self._warned = True
-            return False
-        return True
+        if self.calibration is None and not self._warned:
+            _LOG.warning(
+                "KPRTracker: detections carry embeddings but the tracker has no "
+                "appearance calibration (calibration=None); tracking on motion alone"
+            )
+            self._warned = True
+        return self.calibration is not None
 
     def _appearance(
         self, tracks: list[Track], detections: Detections, det_idx: np.ndarray, pairs: Pairs
