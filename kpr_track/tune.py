@@ -302,6 +302,8 @@ _UNITS = {
     "match_cost": "cost in [0,2]: largest first-round cost",
     "low_match_cost": "cost in [0,1]: largest 1 - IoU of a low-score match",
     "lost_low_match_cost": "cost in [0,1]: largest 1 - IoU of a lost track's low-score match",
+    "pose_score_weight": "exponent >= 0 of the pose discount of the scores (0 = off)",
+    "pose_score_reference": "mean keypoint confidence in (0,1] that keeps its score",
     "unconfirmed_match_cost": "cost in [0,2]: largest cost of a tentative track's match",
     "min_iou": "IoU in [0,1] (0 = no IoU gate)",
     "gate_threshold": "squared Mahalanobis distance, 4 dof",

@@ -46,9 +46,9 @@ class PoseDiscount:
     def __call__(self, detections: Detections) -> np.ndarray:
         """`(N,)` float32 scores in [0, 1], each at most the detector's, of the frame's
         `N` detections (scores and keypoint confidences in [0, 1])."""
-        confidence = detections.keypoints[:, :, 2]
         if self.weight == 0 or not len(detections):
             return detections.scores
+        confidence = detections.keypoints[:, :, 2]
         if not (confidence > 0).any():
             if not self._warned:
                 _LOG.warning(
