@@ -77,7 +77,7 @@ from torchvision.ops import box_iou
 from kpr_track.evaluation import evaluate, load_ground_truth
 from kpr_track.evaluation.mot import read_seqinfo
 from kpr_track.io.writers import MOTWriter
-from kpr_track.linking import RunRecorder, link_rows
+from kpr_track.linking import ScoredRunWriter
 from kpr_track.trackers import TrackerConfig, load_tracker
 from kpr_track.trackers.link import LinkConfig, load_link_config
 
@@ -238,8 +238,13 @@ def track_and_score(
         tracker = spec.build(preset, frame_rate, calibrations.get(spec.appearance))
         sequence_warps = (warps or {}).get(seq_dir) if spec.uses_camera else None
         size = (int(info.get("imWidth", 1920)), int(info.get("imHeight", 1080)))
-        recorder = RunRecorder(size, link_config) if spec.link else None
-        writer = MOTWriter(tracks_dir / f"{seq_dir.name}.txt")
+        writer = ScoredRunWriter(
+            MOTWriter(tracks_dir / f"{seq_dir.name}.txt"),
+            size,
+            calibrations.get(spec.link),
+            frame_rate,
+            link_config if spec.link else None,
+        )
         for index, frame_id in enumerate(cache.frame_ids):
             detections = cache.detections(index, spec.appearance)
             kept = np.ones(len(detections), bool)
@@ -257,22 +262,14 @@ def track_and_score(
             start = time.perf_counter()
             ids = tracker.update(detections, **extra)
             track_seconds += time.perf_counter() - start
-            if recorder is None:
-                writer.write(int(frame_id), detections, ids)
-            else:
-                start = time.perf_counter()
-                recorder.add(int(frame_id), cache.detections(index, spec.link)[kept], ids)
-                link_seconds += time.perf_counter() - start
-        if recorder is not None:
+            if spec.link:  # linking reads every detection, with its link model's embeddings
+                detections = cache.detections(index, spec.link)[kept]
             start = time.perf_counter()
-            rows, _ = link_rows(
-                recorder.rows(), recorder, calibrations[spec.link], frame_rate, link_config
-            )
-            link_seconds += time.perf_counter() - start
-            for frame_id in np.unique(rows.frames):
-                found, ids, _ = rows.frame(int(frame_id))
-                writer.write(int(frame_id), found, ids)
-        writer.close()
+            writer.write(int(frame_id), detections, ids)
+            link_seconds += time.perf_counter() - start if spec.link else 0.0
+        start = time.perf_counter()
+        writer.close(cache.frame_ids.tolist())
+        link_seconds += time.perf_counter() - start if spec.link else 0.0
         frames += len(cache)
         pred_paths.append(writer.path)
     result = evaluate(list(caches), pred_paths)

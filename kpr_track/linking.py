@@ -167,6 +167,57 @@ def link_rows(
     return filled, report
 
 
+class ScoredRunWriter:
+    """The result file of a scored run (``kpr-track tune``, ``bench quality``): each frame's
+    online ids as it comes, or, with link settings, the run recorded and its linked,
+    gap-filled tracks (:func:`link_rows`) written when it is closed, as ``kpr-track VIDEO``
+    writes them.
+
+    Args:
+        writer: a :class:`~kpr_track.io.writers.MOTWriter` or
+            :class:`~kpr_track.io.writers.PoseTrackWriter` (closed by :meth:`close`).
+        image_size: ``(width, height)`` px of the sequence.
+        calibration: the appearance model's distance calibration (linking only).
+        frame_rate: frames per second of the sequence (> 0).
+        link: the link settings; None: online ids.
+    """
+
+    def __init__(
+        self,
+        writer: MOTWriter | PoseTrackWriter,
+        image_size: tuple[int, int],
+        calibration: DistanceCalibration | None,
+        frame_rate: float,
+        link: LinkConfig | None = None,
+    ) -> None:
+        self.writer = writer
+        self.recorder = None if link is None else RunRecorder(image_size, link)
+        self._link = (calibration, frame_rate, link)
+
+    @property
+    def path(self) -> Path:
+        """The result file."""
+        return self.writer.path
+
+    def write(self, frame_id: int, detections: Detections, track_ids: np.ndarray) -> None:
+        """One frame's detections and `(N,)` track ids (-1: not output). Linking reads the
+        detections' embeddings and visibility (those of its appearance model)."""
+        if self.recorder is None:
+            self.writer.write(frame_id, detections, track_ids)
+        else:
+            self.recorder.add(frame_id, detections, track_ids)
+
+    def close(self, frame_ids: Iterable[int]) -> None:
+        """Link (when linking) and write the tracks of every frame of ``frame_ids`` (the
+        sequence's frames in order), then close the file."""
+        if self.recorder is not None:
+            calibration, frame_rate, link = self._link
+            rows, _ = link_rows(self.recorder.rows(), self.recorder, calibration, frame_rate, link)
+            for frame_id in frame_ids:
+                self.writer.write(frame_id, *rows.frame(frame_id)[:2])
+        self.writer.close()
+
+
 def write_outputs(
     folder: Path,
     rows: TrackRows,

@@ -51,6 +51,7 @@ SEARCH_SPACE: dict[str, Range] = {
     "match_cost": Range(0.5, 1.2),
     "low_match_cost": Range(0.3, 0.8),
     "lost_low_match_cost": Range(0.0, 0.6),
+    "isolated_match_iou": Range(0.0, 0.6),
     "pose_score_weight": Range(0.0, 3.0),
     "unconfirmed_match_cost": Range(0.4, 1.0),
     "gate_threshold": Range(5.0, 40.0, log=True),
@@ -128,7 +129,7 @@ def run_tracker(
     """
     from .evaluation import evaluate
     from .io.writers import MOTWriter, PoseTrackWriter
-    from .linking import RunRecorder, link_rows
+    from .linking import ScoredRunWriter
     from .trackers import KPRTracker
 
     if link is not None and calibration is None:
@@ -136,26 +137,16 @@ def run_tracker(
     predictions = []
     for sequence in sequences:
         tracker = KPRTracker(**settings, frame_rate=sequence.frame_rate, calibration=calibration)
-        recorder = None if link is None else RunRecorder(sequence.image_size, link)
         spec = sequence.spec
         if spec.posetrack_json is not None:
-            writer = PoseTrackWriter(
-                folder / f"{spec.name}.json", spec.name, images=sequence.images
-            )
+            file = PoseTrackWriter(folder / f"{spec.name}.json", spec.name, images=sequence.images)
         else:
-            writer = MOTWriter(folder / f"{spec.name}.txt")
+            file = MOTWriter(folder / f"{spec.name}.txt")
+        writer = ScoredRunWriter(file, sequence.image_size, calibration, sequence.frame_rate, link)
         for frame_id, found, warp in sequence.frames():
             detections = found.only_embedded(tracker.appearance_targets(found))
-            track_ids = tracker.update(detections, camera_warp=warp)
-            if recorder is None:
-                writer.write(frame_id, detections, track_ids)
-            else:
-                recorder.add(frame_id, detections, track_ids)
-        if recorder is not None:
-            rows, _ = link_rows(recorder.rows(), recorder, calibration, sequence.frame_rate, link)
-            for frame_id in sequence.frame_ids.tolist():
-                writer.write(frame_id, *rows.frame(frame_id)[:2])
-        writer.close()
+            writer.write(frame_id, detections, tracker.update(detections, camera_warp=warp))
+        writer.close(sequence.frame_ids.tolist())
         predictions.append(writer.path)
     return evaluate([s.spec.gt for s in sequences], predictions)
 
@@ -302,6 +293,7 @@ _UNITS = {
     "match_cost": "cost in [0,2]: largest first-round cost",
     "low_match_cost": "cost in [0,1]: largest 1 - IoU of a low-score match",
     "lost_low_match_cost": "cost in [0,1]: largest 1 - IoU of a lost track's low-score match",
+    "isolated_match_iou": "IoU in [0,1]: leftover pairs overlapping only each other (0 = off)",
     "pose_score_weight": "exponent >= 0 of the pose discount of the scores (0 = off)",
     "pose_score_reference": "mean keypoint confidence in (0,1] that keeps its score",
     "unconfirmed_match_cost": "cost in [0,2]: largest cost of a tentative track's match",

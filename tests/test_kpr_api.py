@@ -67,29 +67,33 @@ def test_distance_is_the_part_visibility_distance(pets_crossing, kpr_parts):
 
 def test_same_probability_is_the_trackers_evidence(pets_crossing, kpr_parts):
     """PETS09 frame 31: each person against themselves is more likely the same person than
-    against anyone else, and the value is what KPRTracker reads for a one-view memory."""
+    against anyone else, and the value is what KPRTracker reads for a one-view memory: its
+    fused cost of the track of person 0 and every detection is ``(1 - IoU) - w_app (2
+    p_same - 1)`` (no gate, no direction term)."""
     from kpr_track.trackers import KPRTracker
-    from kpr_track.trackers.track import Track
+    from kpr_track.trackers.costs import iou_cost
+    from kpr_track.trackers.kalman import xyah_to_xyxy
 
     frame, detections = pets_crossing
     a = kpr_parts.embed(frame, detections.boxes, detections.keypoints)
     p = kpr_parts.same_probability(a, a)
     assert p.shape == (len(detections),) * 2 and ((p >= 0) & (p <= 1)).all()
     assert (np.diag(p)[:, None] >= p).all() and np.diag(p).min() > 0.5
-    tracker = KPRTracker(calibration=kpr_parts.calibration, full_weight_parts=1)
-    track = Track(
-        tracker.kalman,
-        detections.boxes[0],
-        1.0,
-        a[0][0],
-        a[1][0],
+    weight = 0.5
+    tracker = KPRTracker(
+        calibration=kpr_parts.calibration,
+        appearance_weight=weight,
+        full_weight_parts=1,
         gallery_size=1,
-        visibility_threshold=0.5,
+        gate_threshold=float("inf"),
+        direction_weight=0.0,
     )
-    pairs = (np.zeros(len(detections), int), np.arange(len(detections)))
     found = detections.with_appearance(*a)
-    probability, _ = tracker._appearance([track], found, np.arange(len(detections)), pairs)
-    np.testing.assert_allclose(probability, p[0], atol=1e-5)
+    tracker.update(found[np.array([0])])  # one track, remembering person 0's one view
+    everyone = np.arange(len(detections))
+    cost = tracker.association_cost(np.array([0]), everyone, found)[0]
+    motion = iou_cost(xyah_to_xyxy(tracker.tracks[0].mean[None, :4]), found.boxes)[0]
+    np.testing.assert_allclose(0.5 + (motion - cost) / (2 * weight), p[0], atol=1e-5)
 
 
 def test_flat_cosine_is_the_documented_formula(pets_crossing, kpr_parts):

@@ -56,3 +56,19 @@ def linear_assignment(
     unmatched_rows = np.setdiff1d(np.arange(rows), matches[:, 0])
     unmatched_cols = np.setdiff1d(np.arange(cols), matches[:, 1])
     return matches, unmatched_rows, unmatched_cols
+
+
+def isolated_pairs(overlap: np.ndarray, min_iou: float) -> np.ndarray:
+    """The pairs that overlap each other and nothing else: unambiguous without a cost.
+
+    Args:
+        overlap: `(T, N)` float IoU in [0, 1] between track and detection boxes.
+        min_iou: IoU in (0, 1]: pairs overlapping at least this much count as overlapping.
+
+    Returns:
+        `(M, 2)` int64 ``(row, col)`` pairs sorted by row: ``overlap[row, col] >= min_iou``
+        while every other entry of that row and of that column is below ``min_iou``.
+    """
+    near = np.asarray(overlap) >= min_iou
+    alone = near & (near.sum(axis=1, keepdims=True) == 1) & (near.sum(axis=0, keepdims=True) == 1)
+    return np.argwhere(alone).astype(np.int64).reshape(-1, 2)

@@ -47,6 +47,10 @@ class TrackerConfig:
     # Cost in [0,1]: largest 1 - IoU of a low-score detection taken by a lost track (after
     # the tracked tracks took theirs; within the lost track's reach). 0 = none (ByteTrack).
     lost_low_match_cost: float = 0.0
+    # IoU in [0,1]: after rounds (b)-(d), a confirmed or lost track and a detection scoring
+    # at least low_score, both left over, that overlap each other this much and nothing else
+    # (no other such detection, no other confirmed or lost track) are matched (0 = off).
+    isolated_match_iou: float = 0.0
     # Pose evidence (scores.py): the score thresholds read s * min(1, c / reference) **
     # weight, c the detection's mean keypoint confidence (the tracker then needs keypoints).
     pose_score_weight: float = 0.0  # exponent >= 0 (0 = the detector's scores)
@@ -191,6 +195,7 @@ _UNIT_INTERVAL = (
     "new_track_score",
     "low_match_cost",
     "lost_low_match_cost",
+    "isolated_match_iou",
     "min_iou",
     "appearance_weight",
     "memory_max_overlap",

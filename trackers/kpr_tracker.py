@@ -12,7 +12,10 @@ b. confirmed and lost tracks vs high-score detections on the fused cost
    direction consistency; Mahalanobis / IoU gates);
 c. still unmatched *tracked* tracks, then (``lost_low_match_cost`` > 0; ByteTrack: none)
    lost tracks within their reach, vs low-score detections on IoU only;
-d. tentative tracks vs the remaining high-score detections on the fused cost;
+d. tentative tracks vs the remaining high-score detections on the fused cost; then
+   (``isolated_match_iou`` > 0) each confirmed or lost track and detection left over that
+   overlap only each other (:func:`~.assignment.isolated_pairs`), whatever the score band
+   or gates;
 e. unmatched detections scoring at least ``new_track_score`` start tentative tracks
    (the scores of (b) to (e): :attr:`KPRTracker.tracking_scores`, the detector's,
    discounted by pose evidence when ``pose_score_weight > 0``; :mod:`~.scores`);
@@ -21,25 +24,19 @@ f. unmatched tentative tracks die, unmatched confirmed tracks become lost and ar
    (and gets its id) after ``min_hits`` consecutive matches, or at once in the first
    frame.
 
-Durations are in seconds and become frames once, with the sequence's frame rate
-(:func:`~.config.per_frame`). A lost track meets only the detections its last observed
-centre could have reached at ``lost_max_speed`` (:func:`~.costs.reach_gate`), so neither
-appearance evidence nor a Kalman gate grown over a long gap lets it jump across the
-frame.
-
-A re-found lost track is re-updated over its gap (OC-SORT ORU, ``observation_reupdate``).
-Only matches of rounds (b) and (d) and births write appearance memory, and only from
-detections overlapping no other detection by more than ``memory_max_overlap`` IoU:
-second-round detections are low-score and usually occluded crops.
+Durations are in seconds, made frames once with the sequence's frame rate
+(:func:`~.config.per_frame`). In rounds (b) and (c) a lost track meets only detections its
+last observed centre could reach at ``lost_max_speed`` (:func:`~.costs.reach_gate`),
+however wide its Kalman gate has grown. A re-found lost track is re-updated over its gap
+(OC-SORT ORU). Appearance memory is written by the fused-cost matches of (b) and (d) and
+by births only, from detections overlapping no other one by more than
+``memory_max_overlap`` IoU: low-score detections are usually occluded crops.
 
 Embeddings on demand (:mod:`~.on_demand`): the pipeline asks :meth:`KPRTracker.
 appearance_targets` which detections to embed; clear continuations cost no crop.
 
-Appearance is used only with detections carrying embeddings, ``appearance_weight > 0``
-and a :class:`~kpr_track.reid.calibration.DistanceCalibration` of the appearance model
-(the ``calibration`` argument, normally the appearance stage's ``calibration``
-attribute). Without a calibration the distances cannot be read as evidence: the tracker
-logs a warning once and runs on motion alone.
+Appearance needs embeddings, ``appearance_weight > 0`` and the appearance model's
+calibration; with embeddings but no calibration the tracker warns once and uses motion.
 """
 
 from __future__ import annotations
@@ -53,7 +50,7 @@ import numpy as np
 from kpr_track.detections import Detections
 from kpr_track.errors import InputError
 
-from .assignment import linear_assignment
+from .assignment import isolated_pairs, linear_assignment
 from .base import BaseTracker, register_tracker
 from .camera_motion import CameraMotion, camera_moves, frame_warp, warp_states
 from .config import TrackerConfig, per_frame
@@ -108,6 +105,7 @@ class KPRTracker(BaseTracker):
         match_cost: float = _D.match_cost,
         low_match_cost: float = _D.low_match_cost,
         lost_low_match_cost: float = _D.lost_low_match_cost,
+        isolated_match_iou: float = _D.isolated_match_iou,
         pose_score_weight: float = _D.pose_score_weight,
         pose_score_reference: float = _D.pose_score_reference,
         unconfirmed_match_cost: float = _D.unconfirmed_match_cost,
@@ -172,14 +170,10 @@ class KPRTracker(BaseTracker):
         return self.config.pose_score_weight > 0
 
     def appearance_targets(self, detections: Detections) -> np.ndarray:
-        """`(N,)` bool: the detections whose embedding the next :meth:`update` reads:
+        """`(N,)` bool: the detections of the coming :meth:`update` whose embedding it reads:
         those whose :attr:`tracking_scores` reach ``high_score``, less, when
         ``embed_refresh_s > 0``, the clear continuations of tracks with fresh memory
-        (:mod:`~.on_demand`, on the predicted boxes before camera motion, in the gates).
-
-        Args:
-            detections: the frame's detections, before :meth:`update`.
-        """
+        (:mod:`~.on_demand`, on the predicted boxes before camera motion, in the gates)."""
         cfg = self.config
         wanted = self.tracking_scores(detections) >= self.appearance_min_score
         refresh = self.frames.embed_refresh
@@ -251,11 +245,15 @@ class KPRTracker(BaseTracker):
         third, _, _ = self._associate(  # (d)
             tentative, rest_high, detections, cfg.unconfirmed_match_cost, fused=True
         )
+        matches = np.concatenate([first, second, third])
+        if cfg.isolated_match_iou > 0:  # (d), isolated leftovers, remembered as round (c)
+            isolated = self._isolated(established, scores >= cfg.low_score, detections, matches)
+            second = np.concatenate([second, isolated])
+            matches = np.concatenate([matches, isolated])
         clear = unoccluded(detections.boxes, cfg.memory_max_overlap)
         self._absorb(first, detections, clear)
         self._absorb(second, detections, np.zeros(len(detections), bool))  # never remembered
         self._absorb(third, detections, clear)
-        matches = np.concatenate([first, second, third])
         ids = np.full(len(detections), -1, np.int64)
         ids[matches[:, 1]] = [tracks[t].track_id or -1 for t in matches[:, 0]]
         self._tracks = [t for t in tracks if self._apply_lifecycle(t)]  # (f)
@@ -311,6 +309,16 @@ class KPRTracker(BaseTracker):
         matches = np.stack([track_idx[pairs[:, 0]], det_idx[pairs[:, 1]]], axis=1)
         return matches.reshape(-1, 2).astype(np.int64), track_idx[rows], det_idx[cols]
 
+    def _isolated(self, established, allowed, detections: Detections, matches) -> np.ndarray:
+        """`(M, 2)` pairs of ``established`` tracks and ``allowed`` `(N,)` bool detections,
+        none in ``matches``, whose predicted box and box overlap only each other."""
+        allowed = np.flatnonzero(allowed)
+        means = np.array([self._tracks[t].mean for t in established]).reshape(-1, 8)
+        overlap = 1.0 - iou_cost(xyah_to_xyxy(means[:, :4]), detections.boxes[allowed])
+        pairs = isolated_pairs(overlap, self.config.isolated_match_iou)
+        found = np.stack([established[pairs[:, 0]], allowed[pairs[:, 1]]], axis=1)
+        return found[~np.isin(found[:, 0], matches[:, 0]) & ~np.isin(found[:, 1], matches[:, 1])]
+
     def association_cost(
         self, track_idx: np.ndarray, det_idx: np.ndarray, detections: Detections
     ) -> np.ndarray:
@@ -339,7 +347,17 @@ class KPRTracker(BaseTracker):
         gate = mahalanobis_gate(self.kalman, means, covariances, boxes, cfg.gate_threshold)
         gate &= self._reach(tracks, boxes)
         pairs = np.nonzero(gate)
-        probability, weight = self._appearance(tracks, detections, det_idx, pairs)
+        probability, weight = None, 0.0  # motion only
+        if self._uses_appearance(detections):  # (p_same (M,), w_app (M,)) of the pairs
+            probability, weight = memory_evidence(
+                [(t.gallery, t.gallery_valid) if t.gallery is not None else None for t in tracks],
+                detections.embeddings[det_idx],
+                detections.visibility[det_idx] > cfg.visibility_threshold,
+                pairs,
+                self.calibration,
+                cfg.appearance_weight,
+                cfg.full_weight_parts,
+            )
         cost[pairs] = fuse_costs(
             iou_cost(xyah_to_xyxy(means[:, :4]), boxes, pairs),
             same_probability=probability,
@@ -380,24 +398,6 @@ class KPRTracker(BaseTracker):
             )
             self._warned = True
         return self.calibration is not None
-
-    def _appearance(
-        self, tracks: list[Track], detections: Detections, det_idx: np.ndarray, pairs: Pairs
-    ) -> tuple[np.ndarray | None, np.ndarray | float]:
-        """``(p_same (M,), w_app (M,))`` of ``pairs`` (:func:`~.costs.memory_evidence`),
-        or ``(None, 0)`` for motion only."""
-        if not self._uses_appearance(detections):
-            return None, 0.0
-        cfg = self.config
-        return memory_evidence(
-            [(t.gallery, t.gallery_valid) if t.gallery is not None else None for t in tracks],
-            detections.embeddings[det_idx],
-            detections.visibility[det_idx] > cfg.visibility_threshold,
-            pairs,
-            self.calibration,
-            cfg.appearance_weight,
-            cfg.full_weight_parts,
-        )
 
     def _absorb(self, matches: np.ndarray, detections: Detections, remember: np.ndarray) -> None:
         """Update matched tracks, store appearance where ``remember[d]``, and promote them
