@@ -207,3 +207,20 @@ def test_prompts_hold_no_subnormal_floats(pets_crossing):
     tiny = torch.finfo(torch.float32).tiny
     assert not ((prompts > 0) & (prompts < tiny)).any()
     assert ((prompts > 0) & (prompts < 1e-6)).any()  # the tails themselves are kept
+
+
+def test_max_of_gaussians_per_owner_in_any_order():
+    """The round-by-round drawing of the negative channel equals the max of each owner's
+    Gaussians, drawn one at a time, whatever order the owners come in."""
+    from kpr_track.prompts import _gaussian_factors, _max_of_gaussians
+
+    rng = np.random.default_rng(0)
+    owner = rng.permutation(np.repeat([4, 0, 2], [5, 1, 3]))
+    centres = rng.uniform([0, 0], [SIZE[1], SIZE[0]], (len(owner), 2)).astype(np.float32)
+    owners, maps = _max_of_gaussians(owner, centres, SIZE, 5.0)
+    assert owners.tolist() == [4, 2, 0]  # most Gaussians first
+    rows, cols = _gaussian_factors(torch.from_numpy(centres), SIZE, 5.0)
+    for who, drawn in zip(owners.tolist(), maps, strict=True):
+        mine = np.flatnonzero(owner == who)
+        expected = torch.stack([rows[m][:, None] * cols[m][None, :] for m in mine]).amax(0)
+        assert torch.equal(drawn, expected)
