@@ -226,25 +226,23 @@ def test_run_over_failing_frames_writes_the_video_numbers(tmp_path, pets_video, 
 # --- results that cannot be written ---------------------------------------------------
 
 
-def test_output_folder_that_cannot_be_created(tmp_path, pets_video, pets_det):
+def _blocked_by_a_file(tmp_path):
+    """A results folder whose parent is a file."""
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder\n")
-    out = blocker / "run"
-    result = subprocess.run(
-        _track_args(pets_video, out, pets_det, "--max-frames", "2"),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 2
-    assert (
-        _one_line(result.stderr) == f"kpr-track track: error: {out}: cannot write (Not a directory)"
-    )
+    return blocker / "run"
 
 
-def test_output_folder_that_is_a_file(tmp_path, pets_video, pets_det):
+def _a_file(tmp_path):
+    """A results folder path that is a file."""
     out = tmp_path / "taken.txt"
     out.write_text("a file where the folder should go\n")
+    return out
+
+
+@pytest.mark.parametrize("make_out", [_blocked_by_a_file, _a_file])
+def test_output_folder_that_cannot_be_created(tmp_path, pets_video, pets_det, make_out):
+    out = make_out(tmp_path)
     result = subprocess.run(
         _track_args(pets_video, out, pets_det, "--max-frames", "2"),
         capture_output=True,
