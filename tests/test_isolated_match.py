@@ -4,24 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_tracker import box_at, frame
 
 from kpr_track.detections import Detections
 from kpr_track.errors import ConfigError
 from kpr_track.trackers import KPRTracker, TrackState
 from kpr_track.trackers.assignment import isolated_pairs
-
-
-def box_at(x: float, w: float = 40.0) -> list[float]:
-    return [x, 100.0, x + w, 200.0]
-
-
-def frame(boxes, scores) -> Detections:
-    n = len(boxes)
-    return Detections(
-        np.array(boxes, np.float32).reshape(n, 4),
-        np.array(scores, np.float32),
-        np.zeros((n, 17, 3), np.float32),
-    )
 
 
 def test_isolated_pairs_keep_only_mutually_unique_overlaps():
