@@ -360,10 +360,7 @@ def test_tracker_presets_parse_or_name_the_file(tmp_path, data):
     if tracker is not None and isinstance(document, dict):
         for key, value in document.items():
             if key not in ("tracker", "link"):  # link: the linking pass's own section
-                stored = getattr(tracker.config, key)
-                # an integer given for a float setting is held as the nearest float
-                expected = float(value) if isinstance(stored, float) else value
-                assert stored == expected, key
+                assert_held(getattr(tracker.config, key), value, key)
 
 
 @FUZZ
@@ -376,7 +373,14 @@ def test_training_presets_parse_or_name_the_file(tmp_path, data):
     if config is not None and isinstance(document, dict):
         for section, values in document.items():
             for key, value in values.items():
-                assert getattr(getattr(config, section), key) == value, (section, key)
+                assert_held(getattr(getattr(config, section), key), value, (section, key))
+
+
+def assert_held(stored, value, name) -> None:
+    """A parsed setting equals the value written; an integer given for a float setting is
+    held as the nearest float (2**53 + 1 becomes 2**53)."""
+    expected = float(value) if isinstance(stored, float) else value
+    assert stored == expected, name
 
 
 # --- training split files ----------------------------------------------------------------------
