@@ -36,12 +36,16 @@ SEQUENCE_GROUPS: dict[str, tuple[Path, ...]] = {
     "MOT17-mini": tuple(MOT17_MINI / f"MOT17-{n}-FRCNN" for n in _MOT17_NAMES),
 }
 
-# Detection sources: name -> label in the tables.
+# Detection sources: name -> label in the tables. ``yolo-pose`` runs at a fixed 960 input
+# on every sequence; ``yolo-pose-auto`` at the input size ``kpr-track VIDEO`` picks from the
+# source's resolution (kpr_track.detectors.default_imgsz: 1920 for 1080p).
 SOURCES = {
     "det": "public det.txt",
     "yolox": "YOLOX-nano 416",
     "yolo-pose": "yolo11n-pose 960",
+    "yolo-pose-auto": "yolo11n-pose default input",
 }
+YOLO_POSE_SOURCES = ("yolo-pose", "yolo-pose-auto")
 YOLO_POSE_OPTIONS = {"imgsz": 960, "conf": 0.05}
 YOLOX_OPTIONS = {"conf": 0.1}
 
@@ -67,10 +71,28 @@ def resolve_groups(names: list[str]) -> dict[str, tuple[Path, ...]]:
 
 
 def available_sources(seq_dirs: tuple[Path, ...], sources: list[str]) -> list[str]:
-    """The ``sources`` every sequence of a group can provide: ``det`` needs a
-    ``det/det.txt`` in each (MOT17-02-raw540 ships none); detectors run anywhere."""
+    """The ``sources`` a group provides: ``det`` needs a ``det/det.txt`` in each sequence
+    (MOT17-02-raw540 ships none); ``yolo-pose-auto`` needs a sequence whose default input
+    size is not the fixed 960 of ``yolo-pose`` (elsewhere the two are the same detections);
+    the other detectors run anywhere."""
     has_det = all((seq_dir / "det" / "det.txt").is_file() for seq_dir in seq_dirs)
-    return [source for source in sources if source != "det" or has_det]
+    own_size = any(auto_imgsz(seq_dir) != YOLO_POSE_OPTIONS["imgsz"] for seq_dir in seq_dirs)
+    wanted = {"det": has_det, "yolo-pose-auto": own_size}
+    return [source for source in sources if wanted.get(source, True)]
+
+
+def auto_imgsz(seq_dir: Path) -> int:
+    """The yolo-pose input size ``kpr-track VIDEO`` picks for a sequence (seqinfo.ini's
+    imWidth / imHeight through :func:`kpr_track.detectors.base.default_imgsz`; the
+    smallest size when the file gives none)."""
+    from kpr_track.detectors.base import default_imgsz
+    from kpr_track.evaluation.mot import read_seqinfo
+
+    info = read_seqinfo(seq_dir)
+    width, height = info.get("imWidth"), info.get("imHeight")
+    if width is None or height is None:
+        return default_imgsz("yolo-pose")
+    return default_imgsz("yolo-pose", int(width), int(height))
 
 
 def machine_info() -> dict:

@@ -25,8 +25,10 @@ from common import (
     CACHE_DIR,
     SOURCES,
     YOLO_POSE_OPTIONS,
+    YOLO_POSE_SOURCES,
     YOLOX_OPTIONS,
     YOLOX_WEIGHTS,
+    auto_imgsz,
     machine_info,
 )
 
@@ -127,6 +129,10 @@ class Models:
             )
         if source == "yolo-pose":
             return self.yolo_pose
+        if source == "yolo-pose-auto":
+            size = auto_imgsz(seq_dir)
+            options = {**YOLO_POSE_OPTIONS, "imgsz": size}
+            return self._get(f"yolo-pose-{size}", lambda: build_detector("yolo-pose", **options))
         raise ConfigError(f"unknown detection source {source!r}; expected one of {list(SOURCES)}")
 
 
@@ -332,7 +338,7 @@ def build_cache(
     if unknown:
         raise ConfigError(f"unknown cache feature(s) {sorted(unknown)}; expected {FEATURES}")
     detector = models.detector(source, seq_dir)
-    top_down = "keypoints" in features and source != "yolo-pose"
+    top_down = "keypoints" in features and source not in YOLO_POSE_SOURCES
     box = Detections(
         np.array([[10, 10, 60, 160]], np.float32), np.ones(1, np.float32), np.zeros((1, 17, 3))
     )

@@ -2,7 +2,8 @@
 
 For each sequence group (PETS09-S2L1 at 7 fps, reported; MOT17-02-raw540 at 30 fps, the
 sequence presets are tuned on; the seven MOT17-mini sequences combined) and each detection
-source (public det.txt where the sequence has one, YOLOX-nano, yolo11n-pose), detections,
+source (public det.txt where the sequence has one, YOLOX-nano, yolo11n-pose at 960 and at the
+input size ``kpr-track VIDEO`` picks for the sequence where that differs), detections,
 top-down pose and appearance embeddings come from the detection cache
 (:mod:`detection_cache`), built once; camera warps from :mod:`camera_cache`; then every
 tracker runs on the same cached detections, with the sequence's frame rate:
@@ -62,6 +63,7 @@ from common import (
     RESULTS_DIR,
     SEQUENCE_GROUPS,
     SOURCES,
+    YOLO_POSE_SOURCES,
     add_runtime_arguments,
     available_sources,
     benchmark_main,
@@ -196,7 +198,7 @@ def build_caches(groups: dict, sources: list[str], features: set[str], args) -> 
         for seq_dir in seq_dirs
         for source in available_sources(seq_dirs, sources)
     ]
-    jobs.sort(key=lambda job: (job[0].name.startswith("MOT17"), job[1] != "yolo-pose"))
+    jobs.sort(key=lambda job: (job[0].name.startswith("MOT17"), job[1] not in YOLO_POSE_SOURCES))
     options = (features, args.cache_dir, args.max_frames, args.rebuild, args.threads)
     if args.jobs <= 1:
         return {job: build_job(*job, *options) for job in jobs}

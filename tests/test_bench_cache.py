@@ -140,3 +140,17 @@ def test_intact_cache_without_a_record_is_kept_and_sealed(models, tmp_path):
         seq_dir, "det", set(), models, cache_dir=tmp_path, max_frames=1, log=lines.append
     )
     assert lines == [] and path.stat().st_mtime_ns == before and damage(path) is None
+
+
+def test_default_input_source_only_where_it_differs_from_960(models):
+    common = load_benchmark("common")
+    data = ("data",)
+    pets, mot20, raw540 = (
+        shared_path(*data, name) for name in ("PETS09-S2L1", "MOT20-01", "MOT17-02-raw540")
+    )
+    sources = ["det", "yolo-pose", "yolo-pose-auto"]
+    assert common.available_sources((pets,), sources) == ["det", "yolo-pose"]  # 768x576 -> 960
+    assert common.available_sources((raw540,), sources) == ["yolo-pose"]  # 960x540, no det.txt
+    assert common.available_sources((mot20,), sources) == sources  # 1920x1080 -> 1920
+    assert models.detector("yolo-pose-auto", mot20).imgsz == 1920
+    assert models.detector("yolo-pose", mot20).imgsz == 960
