@@ -5,6 +5,8 @@ PETS09 frame 100 (1-based; video index 99) has 6 ground-truth people.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -131,6 +133,26 @@ def test_det_file_ltwh_to_xyxy_and_causal_scores():
     np.testing.assert_allclose(found.scores, expected, rtol=1e-6)
     assert detector.frame_ids[0] == 1 and detector.frame_ids[-1] == 795
     assert len(detector.detect(None, 10_000)) == 0
+
+
+def test_a_flag_score_column_keeps_every_detection(caplog):
+    # MOT20's public det.txt: column 7 is 0 or 1 (8243 zeros, 4367 ones), not a confidence
+    path = shared_path("data", "MOT20-01", "det", "det.txt")
+    with caplog.at_level(logging.WARNING, logger="kpr_track"):
+        detector = MotFileDetector(path)
+    assert "column 7 holds only [0.0, 1.0]" in caplog.text and str(path) in caplog.text
+    scores = np.concatenate([detector.detect(None, f).scores for f in detector.frame_ids])
+    assert len(scores) == 12610 and (scores == 1.0).all()
+
+
+@pytest.mark.parametrize(
+    ("column", "expected"),
+    [((0.3, 0.3, 0.3), (1.0, 1.0, 1.0)), ((0.2, 0.7, 0.2), (0.2, 0.7, 0.2))],
+)
+def test_constant_scores_are_a_flag_two_confidences_are_kept(tmp_path, column, expected):
+    path = tmp_path / "det.txt"
+    path.write_text("".join(f"1,-1,{10 * i},5,8,20,{c}\n" for i, c in enumerate(column)))
+    np.testing.assert_allclose(MotFileDetector(path).detect(None, 1).scores, expected)
 
 
 def test_causal_score_rank_ignores_the_future_and_keeps_order():
