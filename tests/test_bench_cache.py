@@ -144,10 +144,8 @@ def test_intact_cache_without_a_record_is_kept_and_sealed(models, tmp_path):
 
 def test_default_input_source_only_where_it_differs_from_960(models):
     common = load_benchmark("common")
-    data = ("data",)
-    pets, mot20, raw540 = (
-        shared_path(*data, name) for name in ("PETS09-S2L1", "MOT20-01", "MOT17-02-raw540")
-    )
+    names = ("PETS09-S2L1", "MOT20-01", "MOT17-02-raw540")
+    pets, mot20, raw540 = (shared_path("data", name) for name in names)
     sources = ["det", "yolo-pose", "yolo-pose-auto"]
     assert common.available_sources((pets,), sources) == ["det", "yolo-pose"]  # 768x576 -> 960
     assert common.available_sources((raw540,), sources) == ["yolo-pose"]  # 960x540, no det.txt
