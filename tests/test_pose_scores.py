@@ -32,6 +32,15 @@ def test_the_discount_follows_the_formula_and_never_raises_a_score():
     np.testing.assert_allclose(PoseDiscount(2.0, 0.75)(detections), expected, atol=1e-6)
 
 
+def test_scores_from_below_are_trusted_as_they_are():
+    detections = posed([0.9, 0.4, 0.39, 0.2], [0.0, 0.0, 0.375, 0.375])
+    # at and above 0.4 the detector's score stands; below it, s * (0.375 / 0.75) ** 2
+    expected = [0.9, 0.4, 0.0975, 0.05]
+    np.testing.assert_allclose(PoseDiscount(2.0, 0.75, 0.4)(detections), expected, atol=1e-6)
+    tracker = KPRTracker(min_hits=1, pose_score_weight=2.0, pose_score_below=0.4)
+    assert (tracker.update(posed([1.0, 1.0], [0.0, 0.8])) > 0).all()  # flag scores, occluded
+
+
 def test_box_only_detections_keep_their_scores_with_one_warning(caplog):
     """A detector that gives no keypoints (no top-down pose) must not lose every box."""
     tracker = KPRTracker(min_hits=1, pose_score_weight=2.0)
@@ -44,7 +53,8 @@ def test_box_only_detections_keep_their_scores_with_one_warning(caplog):
 
 @pytest.mark.parametrize(
     ("setting", "value"), [("pose_score_weight", -1.0), ("pose_score_weight", float("nan")),
-                           ("pose_score_reference", 0.0), ("pose_score_reference", 1.5)]
+                           ("pose_score_reference", 0.0), ("pose_score_reference", 1.5),
+                           ("pose_score_below", -0.1), ("pose_score_below", 1.1)]
 )  # fmt: skip
 def test_out_of_range_pose_settings_are_config_errors_naming_them(setting, value):
     with pytest.raises(ConfigError, match=setting):

@@ -108,6 +108,7 @@ class KPRTracker(BaseTracker):
         isolated_match_iou: float = _D.isolated_match_iou,
         pose_score_weight: float = _D.pose_score_weight,
         pose_score_reference: float = _D.pose_score_reference,
+        pose_score_below: float = _D.pose_score_below,
         unconfirmed_match_cost: float = _D.unconfirmed_match_cost,
         min_iou: float = _D.min_iou,
         gate_threshold: float = _D.gate_threshold,
@@ -146,9 +147,7 @@ class KPRTracker(BaseTracker):
             noise_exponent=self.config.noise_exponent,
         )
         self._camera = CameraMotion() if self.config.camera_motion else None
-        self.tracking_scores = PoseDiscount(  # detections -> the scores the thresholds read
-            self.config.pose_score_weight, self.config.pose_score_reference
-        )
+        self.tracking_scores = PoseDiscount.from_config(self.config)  # what thresholds read
         self._warned = False
         self._tracks: list[Track] = []
         self._frame = 0
