@@ -297,7 +297,7 @@ _UNITS = {
     "isolated_match_iou": "IoU in [0,1]: leftover pairs overlapping only each other (0 = off)",
     "pose_score_weight": "exponent >= 0 of the pose discount of the scores (0 = off)",
     "pose_score_reference": "mean keypoint confidence in (0,1] that keeps its score",
-    "pose_score_below": "[0,1] detector score: detections at or above it keep their score",
+    "pose_score_below": "detector score >= 0: detections at or above it keep their score",
     "unconfirmed_match_cost": "cost in [0,2]: largest cost of a tentative track's match",
     "min_iou": "IoU in [0,1] (0 = no IoU gate)",
     "gate_threshold": "squared Mahalanobis distance, 4 dof",

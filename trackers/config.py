@@ -55,9 +55,9 @@ class TrackerConfig:
     # weight, c the detection's mean keypoint confidence (the tracker then needs keypoints).
     pose_score_weight: float = 0.0  # exponent >= 0 (0 = the detector's scores)
     pose_score_reference: float = 0.75  # mean keypoint confidence in (0, 1]
-    # Detector score in [0,1]: detections scoring at least this keep their score (1 = the
+    # Detector score >= 0: detections scoring at least this keep their score (inf = the
     # discount reaches every detection).
-    pose_score_below: float = 1.0
+    pose_score_below: float = math.inf
     unconfirmed_match_cost: float = 0.7  # cost: largest fused cost, tentative tracks
     min_iou: float = 0.0  # IoU in [0,1]: pairs below it are infeasible (0 = no IoU gate)
     # Squared Mahalanobis distance, 4 dof (inf = no motion gate). The 99 % quantile: a 95 %
@@ -131,8 +131,8 @@ class TrackerConfig:
         _require(self, "pose_score_weight", weight_ok, "finite, >= 0")
         reference_ok = 0 < self.pose_score_reference <= 1
         _require(self, "pose_score_reference", reference_ok, "in (0, 1]")
-        below_ok = 0 <= self.pose_score_below <= 1
-        _require(self, "pose_score_below", below_ok, "a detector score in [0, 1]")
+        below_ok = self.pose_score_below >= 0  # False for NaN
+        _require(self, "pose_score_below", below_ok, "a detector score >= 0 (inf: none kept)")
         age_ok = 0 <= self.max_age_s < math.inf
         _require(self, "max_age_s", age_ok, "finite, >= 0 seconds")
         _require(self, "min_hits", self.min_hits >= 1, ">= 1 detection")

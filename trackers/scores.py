@@ -27,6 +27,7 @@ scores, with a warning, rather than losing every detection.
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -46,11 +47,11 @@ class PoseDiscount:
         weight: exponent >= 0; 0 returns the detector's scores unchanged.
         reference: mean keypoint confidence in (0, 1] at and above which a detection
             keeps its score.
-        below: detector score in [0, 1] at and above which a detection keeps its score
-            (1: the discount reaches every detection).
+        below: detector score >= 0 at and above which a detection keeps its score
+            (inf: the discount reaches every detection).
     """
 
-    def __init__(self, weight: float, reference: float, below: float = 1.0) -> None:
+    def __init__(self, weight: float, reference: float, below: float = math.inf) -> None:
         self.weight, self.reference, self.below = weight, reference, below
         self._warned = False
 
