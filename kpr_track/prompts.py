@@ -34,6 +34,11 @@ BACKGROUND, NEGATIVE, FIRST_PART = 0, 1, 2
 # slower: the prompt convolution of the KPR stem cost 3 ms per crop instead of 0.6. The
 # change to the prompt values is below 1e-18, far under float32 resolution.
 NEGLIGIBLE = 1e-18
+# Exponents are clamped to this before exp (exp(-45) < NEGLIGIBLE, so every clamped factor
+# is still set to 0): torch's exp of arguments below about -87, whose results underflow,
+# is 10 x slower than of small ones (0.73 vs 0.07 ms for the 8 crops x 17 joints of a
+# batch); most factors of a crop lie far from its keypoints.
+_EXPONENT_FLOOR = -45.0
 
 
 def keypoints_in_crops(
@@ -240,6 +245,6 @@ def _gaussian_factors(
     height, width = size
     ys = torch.arange(height, dtype=torch.float32) + 0.5
     xs = torch.arange(width, dtype=torch.float32) + 0.5
-    rows = torch.exp(-((ys - centres[..., 1:2]) ** 2) / (2 * sigma**2))
-    cols = torch.exp(-((xs - centres[..., 0:1]) ** 2) / (2 * sigma**2))
+    rows = torch.exp((-((ys - centres[..., 1:2]) ** 2) / (2 * sigma**2)).clamp_(_EXPONENT_FLOOR))
+    cols = torch.exp((-((xs - centres[..., 0:1]) ** 2) / (2 * sigma**2)).clamp_(_EXPONENT_FLOOR))
     return rows.masked_fill_(rows < NEGLIGIBLE, 0.0), cols.masked_fill_(cols < NEGLIGIBLE, 0.0)

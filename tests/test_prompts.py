@@ -209,6 +209,22 @@ def test_prompts_hold_no_subnormal_floats(pets_crossing):
     assert ((prompts > 0) & (prompts < 1e-6)).any()  # the tails themselves are kept
 
 
+def test_gaussian_factors_are_the_exact_exponentials_or_zero():
+    """Clamping the exponent (for speed) changes no factor: each is exp(-d^2 / 2 sigma^2)
+    where that is at least NEGLIGIBLE, and 0 where it is smaller."""
+    from kpr_track.prompts import NEGLIGIBLE, _gaussian_factors
+
+    rng = np.random.default_rng(1)
+    centres = rng.uniform([-200, -200], [SIZE[1] + 200, SIZE[0] + 200], (64, 2))
+    rows, cols = _gaussian_factors(torch.from_numpy(centres.astype(np.float32)), SIZE, 5.0)
+    for factors, pixels, axis in ((rows, SIZE[0], 1), (cols, SIZE[1], 0)):
+        offsets = np.arange(pixels, dtype=np.float32) + 0.5 - centres[:, axis : axis + 1]
+        exact = torch.exp(torch.from_numpy(-(offsets.astype(np.float32) ** 2) / 50.0))
+        expected = exact.masked_fill(exact < NEGLIGIBLE, 0.0)
+        assert torch.allclose(factors, expected, rtol=1e-4, atol=0.0)  # float32 rounding
+        assert (factors == 0).any() and (factors > 0.5).any()
+
+
 def test_max_of_gaussians_per_owner_in_any_order():
     """The round-by-round drawing of the negative channel equals the max of each owner's
     Gaussians, drawn one at a time, whatever order the owners come in."""
