@@ -156,11 +156,11 @@ def _keep_gt_people(rows: np.ndarray) -> np.ndarray:
 
 
 def _det_scores(rows: np.ndarray, path: Path) -> np.ndarray:
-    if rows.shape[1] < 7:
+    if rows.shape[1] < 7 or len(rows) == 0:
         return np.ones(len(rows), np.float32)
     scores = rows[:, 6]
     values = np.unique(scores)
-    if len(values) == 1 or (len(values) and np.isin(values, (0.0, 1.0)).all()):
+    if len(values) == 1 or np.isin(values, (0.0, 1.0)).all():
         _LOG.warning(
             "%s: column 7 holds only %s, a flag and not a detector confidence; every "
             "detection is used at score 1.0",
@@ -168,7 +168,7 @@ def _det_scores(rows: np.ndarray, path: Path) -> np.ndarray:
             sorted(float(v) for v in values),
         )
         return np.ones(len(rows), np.float32)
-    low, high = (float(values[0]), float(values[-1])) if len(values) else (0.0, 1.0)
+    low, high = float(values[0]), float(values[-1])
     if low >= 0 and high <= 1:
         return scores.astype(np.float32)
     _LOG.info("%s: scores span [%g, %g]; mapped causally into (0, 1]", path, low, high)
