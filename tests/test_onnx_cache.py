@@ -106,6 +106,25 @@ def test_parity_with_torch_on_pets09_crops(cache_home, torch_stage, pets_crossin
     assert stage.calibration == torch_stage.calibration
 
 
+def test_int8_keeps_the_embedding_head_in_float32(cache_home, torch_stage):
+    """The trunk's head (whose output is the holistic embedding) reads float weights in the
+    int8 file; the convolutions before it read dequantised int8 ones."""
+    import onnx
+
+    build_reid(NAME, backend="onnx", precision="int8")
+    files = (cache_home / "onnx").glob(f"{NAME}-*.onnx")
+    (path,) = (
+        f for f in files if json.loads(f.with_suffix(".json").read_text())["precision"] == "int8"
+    )
+    graph = onnx.load(str(path)).graph
+    floats = {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
+    producers = {out: node.op_type for node in graph.node for out in node.output}
+    head = [n for n in graph.node if n.name in ("/model/head_pool/Conv", "/model/head_fc/Gemm")]
+    assert len(head) == 2 and all(n.input[1] in floats for n in head)
+    convs = [n for n in graph.node if n.op_type == "Conv" and n not in head]
+    assert convs and all(producers.get(n.input[1]) == "DequantizeLinear" for n in convs)
+
+
 def test_a_failed_check_falls_back_to_torch_only_under_auto(
     cache_home, torch_stage, monkeypatch, capsys
 ):
