@@ -106,7 +106,7 @@ def test_parity_with_torch_on_pets09_crops(cache_home, torch_stage, pets_crossin
     assert stage.calibration == torch_stage.calibration
 
 
-def test_int8_keeps_the_embedding_head_in_float32(cache_home, torch_stage):
+def test_int8_keeps_the_embedding_head_in_float32(cache_home):
     """The trunk's head (whose output is the holistic embedding) reads float weights in the
     int8 file; the convolutions before it read dequantised int8 ones."""
     import onnx
