@@ -224,6 +224,10 @@ class DetectionCache:
 
 
 _WORKER_MODELS: dict[int | None, Models] = {}
+# One person's box (and no keypoints) for the untimed first call of each stage.
+_WARM_UP_BOX = Detections(
+    np.array([[10, 10, 60, 160]], np.float32), np.ones(1, np.float32), np.zeros((1, 17, 3))
+)
 
 
 def build_job(
@@ -232,10 +236,12 @@ def build_job(
     features: set[str],
     cache_dir: Path,
     max_frames: int | None,
-    rebuild: bool,
+    rebuild: str | None,
     threads: int | None,
 ) -> Path:
     """Make sure one cache exists (for a worker process); returns its path.
+
+    ``rebuild``: see :func:`load_or_build`.
 
     ``threads`` sets torch's (and onnxruntime's) thread count in this process: on a
     shared 2-core machine one thread per process avoids OpenMP spin-waiting, which made
@@ -274,16 +280,22 @@ def load_or_build(
     *,
     cache_dir: Path = CACHE_DIR,
     max_frames: int | None = None,
-    rebuild: bool = False,
+    rebuild: str | None = None,
     log: Callable[[str], None] = print,
 ) -> DetectionCache:
     """The cache of ``(seq_dir, source)`` holding at least ``features``; built if needed.
 
     A stored cache lacking some of ``features`` is rebuilt with the union of both sets
-    (detection is deterministic, so the boxes stay the same).
+    (detection is deterministic, so the boxes stay the same). ``rebuild="all"`` builds it
+    anew; ``"appearance"`` recomputes a stored cache's appearance features on its stored
+    detections (:func:`refresh_appearance`: after a change of an appearance model).
     """
     path = cache_path(cache_dir, seq_dir, source, max_frames)
-    stored = None if rebuild or not path.is_file() else _intact(path, log)
+    stored = None if rebuild == "all" or not path.is_file() else _intact(path, log)
+    if stored is not None and rebuild == "appearance":
+        stored = refresh_appearance(stored, seq_dir, models, max_frames=max_frames, log=log)
+        stored.save(path)
+        log(f"[cache] wrote {path} (appearance recomputed)")
     if stored is not None and set(features) <= stored.features:
         return stored
     wanted = set(features) | (set(stored.features) if stored is not None else set())
@@ -339,18 +351,10 @@ def build_cache(
         raise ConfigError(f"unknown cache feature(s) {sorted(unknown)}; expected {FEATURES}")
     detector = models.detector(source, seq_dir)
     top_down = "keypoints" in features and source not in YOLO_POSE_SOURCES
-    box = Detections(
-        np.array([[10, 10, 60, 160]], np.float32), np.ones(1, np.float32), np.zeros((1, 17, 3))
-    )
     stages = {f"detect:{source}": lambda image: detector.detect(image, 1)}
     if top_down:
-        stages["pose"] = lambda image: models.yolo_pose.pose_on_boxes(image, box.boxes)
-    if "kpr" in features:
-        stages["kpr"] = lambda image: models.kpr.embed(image, box)
-    if "kpr-trained" in features:
-        stages["kpr-trained"] = lambda image: models.kpr_trained.embed(image, box)
-    if "retail" in features:
-        stages["retail"] = lambda image: models.retail(image, box)
+        stages["pose"] = lambda image: models.yolo_pose.pose_on_boxes(image, _WARM_UP_BOX.boxes)
+    stages.update(_appearance_stages(features, models))
     timer = StageTimer()
     frame_ids, counts, per_frame = [], [], []
     slots: dict[str, tuple[list, list]] = {}
@@ -409,6 +413,63 @@ def slot_calibration(slot: str) -> DistanceCalibration:
     from kpr_track.reid import reid_calibration
 
     return reid_calibration(SLOT_REID[slot])
+
+
+def refresh_appearance(
+    cache: DetectionCache,
+    seq_dir: Path,
+    models: Models,
+    *,
+    max_frames: int | None = None,
+    log: Callable[[str], None] = print,
+) -> DetectionCache:
+    """``cache`` with its appearance features (``kpr``, ``kpr-trained``, ``retail``)
+    recomputed by today's models on its stored detections and keypoints, their stage
+    times replaced; detection and pose are kept (they do not depend on those models).
+
+    Raises:
+        InputError: the sequence's frames are not the cache's.
+    """
+    features = set(cache.features) & set(APPEARANCE.values())
+    timer = StageTimer()
+    slots: dict[str, tuple[list, list]] = {}
+    frames = sequence_frames(seq_dir, max_frames)
+    for index, (frame_id, frame) in enumerate(frames):
+        if index >= len(cache) or frame_id != cache.frame_ids[index]:
+            expected = cache.frame_ids[index] if index < len(cache) else "none"
+            raise InputError(
+                f"{seq_dir}: read frame {frame_id} where its cache has frame {expected}"
+            )
+        if index == 0:
+            models.warm_up(frame, _appearance_stages(features, models))
+        found = cache.detections(index)
+        for name, (embeddings, visibility) in _appearance(
+            frame, found, features, models, timer
+        ).items():
+            slots.setdefault(name, ([], []))
+            slots[name][0].append(embeddings)
+            slots[name][1].append(visibility)
+    log(f"[cache] {seq_dir.name}: {sorted(features)} recomputed on {len(cache)} frames")
+    appearance = {n: (np.concatenate(e), np.concatenate(v)) for n, (e, v) in slots.items()}
+    return replace(
+        cache,
+        appearance={**cache.appearance, **appearance},
+        seconds={**cache.seconds, **timer.seconds},
+        meta={**cache.meta, "appearance_recomputed": machine_info()},
+    )
+
+
+def _appearance_stages(features, models: Models) -> dict[str, Callable[[np.ndarray], object]]:
+    """The appearance stages of ``features`` on a dummy box, for :meth:`Models.warm_up`."""
+    box = _WARM_UP_BOX
+    stages = {}
+    if "kpr" in features:
+        stages["kpr"] = lambda image: models.kpr.embed(image, box)
+    if "kpr-trained" in features:
+        stages["kpr-trained"] = lambda image: models.kpr_trained.embed(image, box)
+    if "retail" in features:
+        stages["retail"] = lambda image: models.retail(image, box)
+    return stages
 
 
 def _appearance(frame, found: Detections, features, models: Models, timer: StageTimer) -> dict:

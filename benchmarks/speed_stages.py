@@ -77,7 +77,8 @@ def kpr_speed(frame: np.ndarray, detections, repeats: int) -> dict:
         onnx_trunk = cpu_session(exported_trunk(model.trunk, size, Path(folder) / "trunk.onnx"))
     n = len(detections)
     boxes, keypoints, scores = detections.boxes, detections.keypoints, detections.scores
-    render_s = timed(lambda: render_prompts(boxes, keypoints, size, scores=scores), repeats)
+    prompt_size = appearance.prompt_size
+    render_s = timed(lambda: render_prompts(boxes, keypoints, prompt_size, scores=scores), repeats)
     crop_s = timed(lambda: crop_people(frame, boxes, size), repeats)
     crops, prompts = appearance.inputs(frame, detections)
     out = {

@@ -112,7 +112,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-frames", type=int, default=None, help="only the first N frames per sequence"
     )
-    parser.add_argument("--rebuild", action="store_true", help="rebuild the detection caches")
+    parser.add_argument(
+        "--rebuild",
+        nargs="?",
+        const="all",
+        choices=("all", "appearance"),
+        help="rebuild the detection caches (all; appearance: recompute the appearance "
+        "embeddings on the stored detections, after a change of an appearance model)",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="processes building caches in parallel")
     add_runtime_arguments(parser)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from conftest import shared_path
@@ -86,6 +88,35 @@ def test_missing_features_trigger_a_rebuild_with_the_union(built, models, tmp_pa
         cache_module.cache_path(tmp_path, seq_dir, "det", 1)
     )
     assert reloaded.features == {"retail"}
+
+
+def test_appearance_rebuild_recomputes_the_embeddings_on_the_stored_boxes(built, models, tmp_path):
+    """``rebuild="appearance"`` keeps a cache's detections and replaces its embeddings by
+    today's models' (here the models are the same, so they come back equal), and refuses
+    a sequence whose frames are not the cache's."""
+    cache, path = built
+    seq_dir = shared_path(*SEQUENCE)
+    stale = replace(
+        cache,
+        appearance={slot: (e * 0, v) for slot, (e, v) in cache.appearance.items()},
+        seconds={**cache.seconds, "kpr": -1.0},
+    )
+    stale.save(tmp_path / path.name)
+    fresh = cache_module.load_or_build(
+        seq_dir, "det", {"kpr"}, models, cache_dir=tmp_path, max_frames=2, rebuild="appearance"
+    )
+    np.testing.assert_array_equal(fresh.boxes, cache.boxes)
+    assert fresh.features == cache.features and fresh.seconds["kpr"] > 0
+    for slot, (embeddings, visibility) in cache.appearance.items():
+        np.testing.assert_allclose(fresh.appearance[slot][0], embeddings, atol=1e-3)
+        np.testing.assert_array_equal(fresh.appearance[slot][1], visibility)
+    reloaded = cache_module.DetectionCache.load(tmp_path / path.name)
+    np.testing.assert_array_equal(reloaded.appearance["retail"][0], fresh.appearance["retail"][0])
+    shifted = replace(cache, frame_ids=cache.frame_ids + 1)
+    with pytest.raises(
+        InputError, match="MOT17-09-FRCNN: read frame 1 where its cache has frame 2"
+    ):
+        cache_module.refresh_appearance(shifted, seq_dir, models, max_frames=2)
 
 
 def test_a_file_that_is_not_a_cache_is_a_clear_error(tmp_path):

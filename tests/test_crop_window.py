@@ -59,12 +59,14 @@ def test_stage_crops_and_prompts_share_the_clipped_window(pets_crossing):
     assert window[0, 2] == width
     np.testing.assert_allclose(crops, crop_people(frame, window, SIZE), atol=1e-5)
     head = prompts[0, FIRST_PART + LEFT_FOOT].numpy()
+    assert head.shape == stage.prompt_size == (SIZE[0] // 2, SIZE[1] // 2)
     row, col = np.unravel_index(np.argmax(head), head.shape)
     x0, y0, x1, y1 = window[0]
-    expected = ((ankle[0] - x0) * SIZE[1] / (x1 - x0), (ankle[1] - y0) * SIZE[0] / (y1 - y0))
+    (rows, cols) = stage.prompt_size
+    expected = ((ankle[0] - x0) * cols / (x1 - x0), (ankle[1] - y0) * rows / (y1 - y0))
     assert abs(col + 0.5 - expected[0]) <= 1.0 and abs(row + 0.5 - expected[1]) <= 1.0
     # Rendered in the unclipped box, the peak would sit elsewhere: the window matters.
-    unclipped = render_prompts(boxes, keypoints, SIZE, targets=[person])
+    unclipped = render_prompts(boxes, keypoints, stage.prompt_size, targets=[person])
     unclipped = unclipped[0, FIRST_PART + LEFT_FOOT]
     assert np.argmax(unclipped.numpy()) != np.argmax(head)
 

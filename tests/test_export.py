@@ -60,7 +60,7 @@ def test_the_file_describes_itself(exported):
         for i in model.graph.input
     }
     outputs = [o.name for o in model.graph.output]
-    assert inputs == {"images": ["batch", 3, 256, 128], "prompts": ["batch", 10, 256, 128]}
+    assert inputs == {"images": ["batch", 3, 256, 128], "prompts": ["batch", 10, 128, 64]}
     assert outputs == ["embeddings", "visibility"]
     runner = OnnxAppearanceModel(exported["kpr"])
     assert (runner.reid, runner.representation, runner.input_size) == ("kpr", "parts", (256, 128))

@@ -111,7 +111,7 @@ def test_part_visibility_needs_its_minimum_area(trained_pairs, mot17_reid_split)
     model, records, _, visibility, areas, cells, _ = trained_pairs
     assert cells == 128  # 16 x 8 for 256 x 128 crops
     np.testing.assert_array_equal(visibility[:, 1:], areas > 0)  # KPR's one-cell rule
-    images, prompts = prepare_inputs(records[:16], model.num_parts, True)
+    images, prompts = prepare_inputs(records[:16], model, True)
     small = (areas[:16] > 0) & (areas[:16] < 4 / cells)
     assert small.any(), "some real parts win fewer than 4 cells"
     model.min_part_area = 4 / cells - 1e-6

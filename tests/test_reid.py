@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from kpr_track.errors import ConfigError, WeightsError
+from kpr_track.errors import ConfigError, InputError, WeightsError
 from kpr_track.prompts import empty_prompts, render_prompts
 from kpr_track.reid import build_reid
 from kpr_track.reid.appearance import KPRAppearance
@@ -33,7 +33,7 @@ def test_every_variant_on_small_tensors(trunk, attention, num_parts, trained):
     keypoints = np.zeros((2, 17, 3), np.float32)
     keypoints[:, :, :2] = np.linspace((20, 10), (40, 120), 17)
     keypoints[:, :, 2] = 0.9
-    prompts = render_prompts(boxes, keypoints, (256, 128), num_parts)
+    prompts = render_prompts(boxes, keypoints, model.prompt_size((256, 128)), num_parts)
     with torch.no_grad():
         out = model(torch.randn(2, 3, 256, 128), prompts)
     assert out.embeddings.shape == (2, 1 + num_parts, dim)
@@ -61,11 +61,14 @@ def test_prompt_injection_starts_as_identity(trunk):
     """The zero-initialised prompt convolution leaves the pretrained trunk unchanged."""
     model = KPRModel(pretrained=False, trunk=trunk).eval()
     images = torch.randn(1, 3, 256, 128)
-    prompts = torch.rand(1, 10, 256, 128)
+    prompts = torch.rand(1, 10, 128, 64)
     with torch.no_grad():
         plain = model.trunk.features(images)
         assert torch.allclose(model.features(images, prompts), plain, atol=1e-6)
-        assert torch.allclose(model.features(images, empty_prompts(1)), plain, atol=1e-6)
+        no_prompt = empty_prompts(1, (128, 64))
+        assert torch.allclose(model.features(images, no_prompt), plain, atol=1e-6)
+    with pytest.raises(InputError, match=r"expected \(128, 64\)"):
+        model.features(images, torch.rand(1, 10, 256, 128))
 
 
 def test_imagenet_weights_are_loaded(tmp_path):

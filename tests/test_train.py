@@ -125,7 +125,7 @@ def test_bipo_and_prompt_dropout(mot17_train_records):
     options = AugmentOptions(flip=0.0, pad=0, erasing=0.0, bipo=1.0, prompt_dropout=0.0)
     plain = AugmentOptions(flip=0.0, pad=0, erasing=0.0, bipo=0.0, prompt_dropout=0.0)
     rng = np.random.default_rng(0)
-    kw = {"num_parts": 8, "feature_size": (8, 4)}
+    kw = {"num_parts": 8, "feature_size": (8, 4), "prompt_size": (64, 32)}
     occluded = make_batch(records, labels, options, rng, **kw)
     clean = make_batch(records, labels, plain, rng, **kw)
     assert occluded.images.shape == (4, 3, 128, 64) and occluded.parsing.shape == (4, 8, 4)

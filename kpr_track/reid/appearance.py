@@ -34,6 +34,8 @@ class AppearanceModel(Protocol):
     num_parts: int
     representation: Representation
 
+    def prompt_size(self, input_size: tuple[int, int]) -> tuple[int, int]: ...
+
     def __call__(
         self, images: torch.Tensor, prompts: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]: ...
@@ -60,12 +62,13 @@ class RepresentationNet(nn.Module):
         self.model = model
         self.representation = representation
         self.num_parts = model.num_parts
+        self.prompt_size = model.prompt_size
 
     def forward(
         self, images: torch.Tensor, prompts: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """`(B, 3, H, W)` crops + `(B, K + 2, H, W)` prompts -> ``(embeddings (B, P, D),
-        visibility (B, P))`` float32 (``P`` = 1 + K or 1)."""
+        """`(B, 3, H, W)` crops + `(B, K + 2, H / 2, W / 2)` prompts -> ``(embeddings (B, P,
+        D), visibility (B, P))`` float32 (``P`` = 1 + K or 1)."""
         return representation_of(self.model(images, prompts), self.representation)
 
     def output_shape(self) -> tuple[int, int]:
@@ -140,6 +143,7 @@ class KPRAppearance:
                     f"{model.input_size} crops, not {representation!r} of {input_size}"
                 )
         self.input_size = input_size
+        self.prompt_size = self.net.prompt_size(input_size)
         self.use_prompts = prompts
         self.negatives = negatives
         self.representation = representation
@@ -158,8 +162,9 @@ class KPRAppearance:
             targets: `(B,)` int indices of the detections to make inputs for; None: all.
 
         Returns:
-            ``(crops (B, 3, H, W), prompts (B, K + 2, H, W))`` float32 on :attr:`device`
-            (``B = N`` without ``targets``).
+            ``(crops (B, 3, H, W), prompts (B, K + 2, H', W'))`` float32 on :attr:`device`
+            (``B = N`` without ``targets``; ``(H', W')`` = :attr:`prompt_size`, the
+            model's, rendered in the same window as the crop).
         """
         chosen = np.arange(len(detections)) if targets is None else np.asarray(targets, np.int64)
         num_parts = self.net.num_parts
@@ -168,7 +173,7 @@ class KPRAppearance:
             prompts = render_prompts(
                 detections.boxes,
                 detections.keypoints,
-                self.input_size,
+                self.prompt_size,
                 num_parts,
                 negatives=self.negatives,
                 scores=detections.scores,
@@ -176,7 +181,7 @@ class KPRAppearance:
                 windows=windows,
             )
         else:
-            prompts = empty_prompts(len(chosen), self.input_size, num_parts)
+            prompts = empty_prompts(len(chosen), self.prompt_size, num_parts)
         crops = crop_people(frame, windows, self.input_size, self.device)
         return crops, prompts.to(self.device)
 

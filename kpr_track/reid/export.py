@@ -2,7 +2,7 @@
 
 :func:`export_onnx` writes the network the appearance stage runs
 (:class:`~kpr_track.reid.appearance.RepresentationNet`) with two inputs, ``images``
-`(N, 3, H, W)` and ``prompts`` `(N, K + 2, H, W)` (float32, see
+`(N, 3, H, W)` and ``prompts`` `(N, K + 2, H / 2, W / 2)` (float32, see
 :meth:`KPRAppearance.inputs <kpr_track.reid.appearance.KPRAppearance.inputs>`), two
 outputs, ``embeddings`` `(N, P, D)` and ``visibility`` `(N, P)`, and a dynamic batch axis
 ``N``. What the stage needs besides the weights goes into the file's ``metadata_props``
@@ -28,12 +28,17 @@ from ..onnx_runtime import cpu_session
 from .appearance import DEFAULT_BATCH, KPRAppearance, Representation, RepresentationNet
 from .calibration import DistanceCalibration
 
-FORMAT = "kpr-track-appearance-1"
+# 2: prompts at the model's prompt size (metadata "prompt_size"); files of format 1 take
+# prompts at the crop size, as their graphs were exported.
+FORMAT = "kpr-track-appearance-2"
+FORMATS = ("kpr-track-appearance-1", FORMAT)
 OPSET = 17
 INPUTS = ("images", "prompts")
 OUTPUTS = ("embeddings", "visibility")
 # metadata_props written by export_onnx; "calibration" is absent for an uncalibrated model.
-METADATA_KEYS = ("format", "reid", "representation", "input_size", "num_parts", "output_shape")
+METADATA_KEYS = (
+    "format", "reid", "representation", "input_size", "prompt_size", "num_parts", "output_shape"
+)  # fmt: skip
 
 
 def export_onnx(appearance: KPRAppearance, reid: str, path: str | Path) -> None:
@@ -57,13 +62,15 @@ def export_onnx(appearance: KPRAppearance, reid: str, path: str | Path) -> None:
     model = copy.deepcopy(appearance.model).cpu().to(memory_format=torch.contiguous_format)
     net = RepresentationNet(model.eval(), appearance.representation).eval()
     height, width = appearance.input_size
-    example = (torch.zeros(2, 3, height, width), torch.zeros(2, net.num_parts + 2, height, width))
+    prompt_size = appearance.prompt_size
+    example = (torch.zeros(2, 3, height, width), torch.zeros(2, net.num_parts + 2, *prompt_size))
     batch = {0: "batch"}
     metadata = {
         "format": FORMAT,
         "reid": reid,
         "representation": appearance.representation,
         "input_size": json.dumps([height, width]),
+        "prompt_size": json.dumps(list(prompt_size)),
         "num_parts": str(net.num_parts),
         "output_shape": json.dumps(list(net.output_shape())),
     }
@@ -119,12 +126,14 @@ class OnnxAppearanceModel:
         self.session = cpu_session(self.path, threads)
         metadata = self.session.get_modelmeta().custom_metadata_map
         try:
-            if metadata["format"] != FORMAT:
-                raise ValueError(f"format {metadata['format']!r}, expected {FORMAT!r}")
+            if metadata["format"] not in FORMATS:
+                raise ValueError(f"format {metadata['format']!r}, expected one of {FORMATS}")
             self.reid = metadata["reid"]
             self.representation: Representation = metadata["representation"]
             height, width = json.loads(metadata["input_size"])
             self.input_size = (int(height), int(width))
+            height, width = json.loads(metadata.get("prompt_size", metadata["input_size"]))
+            self._prompt_size = (int(height), int(width))
             self.num_parts = int(metadata["num_parts"])
             slots, dim = json.loads(metadata["output_shape"])
             self._output_shape = (int(slots), int(dim))
@@ -139,14 +148,19 @@ class OnnxAppearanceModel:
     def __call__(
         self, images: torch.Tensor, prompts: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """`(B, 3, H, W)` crops + `(B, K + 2, H, W)` prompts (float32, CPU) ->
-        ``(embeddings (B, P, D), visibility (B, P))`` float32 tensors."""
+        """`(B, 3, H, W)` crops + `(B, K + 2, H', W')` prompts (float32, CPU; ``(H', W')``
+        = :meth:`prompt_size`) -> ``(embeddings (B, P, D), visibility (B, P))`` float32."""
         feeds = {
             name: np.ascontiguousarray(tensor.numpy())
             for name, tensor in zip(INPUTS, (images, prompts), strict=True)
         }
         embeddings, visibility = self.session.run(list(OUTPUTS), feeds)
         return torch.from_numpy(embeddings), torch.from_numpy(visibility)
+
+    def prompt_size(self, input_size: tuple[int, int]) -> tuple[int, int]:
+        """``(H', W')`` px of the prompts the file takes (``input_size`` must be its crop
+        size; format 1 files: the crop size)."""
+        return self._prompt_size
 
     def output_shape(self) -> tuple[int, int]:
         """``(P, D)``: slots and embedding size of the embeddings."""

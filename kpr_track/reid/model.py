@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, WeightsError
+from ..errors import ConfigError, InputError, WeightsError
 from ..prompts import NEGATIVE
 from .calibration import DistanceCalibration
 from .trunk import build_trunk
@@ -70,9 +70,13 @@ class KPRTrainOutput(NamedTuple):
 class KPRModel(nn.Module):
     """KPR on a CNN trunk, with the prompt injected at the stem.
 
-    The prompt tensor goes through a zero-initialised 3x3 stride-2 convolution whose
-    output is *added* to the trunk's stem output, so a pretrained trunk starts unchanged
-    (the KPR prompt injection, moved to a CNN stem; DESIGN.md §3).
+    The prompt tensor goes through a zero-initialised 1x1 convolution whose output is
+    *added* to the trunk's stem output, so a pretrained trunk starts unchanged (the KPR
+    prompt injection, moved to a CNN stem; DESIGN.md §3). The prompt is rendered at the
+    stem's resolution, half the crop's (:meth:`prompt_size`): its Gaussians (std W / 22,
+    5.8 crop px) are smooth at that scale, and a 3x3 stride-2 convolution on a
+    crop-resolution prompt (the stem of earlier weights files, converted on loading by
+    :func:`load_kpr_weights`) cost 4 x the pixels to render and 9 x the multiply-adds.
 
     Args:
         num_parts: K (5 or 8).
@@ -116,7 +120,7 @@ class KPRModel(nn.Module):
         self.trunk_name = trunk
         self.trunk = build_trunk(trunk, pretrained)
         channels = self.trunk.feature_channels
-        self.prompt_stem = nn.Conv2d(num_parts + 2, self.trunk.stem_channels, 3, 2, 1, bias=False)
+        self.prompt_stem = nn.Conv2d(num_parts + 2, self.trunk.stem_channels, 1, bias=False)
         nn.init.zeros_(self.prompt_stem.weight)
         self.part_head = nn.Conv2d(channels, num_parts + 1, kernel_size=1)
         self.embed_dim = channels if embed_dim is None else embed_dim
@@ -130,8 +134,24 @@ class KPRModel(nn.Module):
         self.calibration: DistanceCalibration | None = None
         self.min_part_area = 0.0  # share of the h x w cells a visible part must win
 
+    @staticmethod
+    def prompt_size(input_size: tuple[int, int]) -> tuple[int, int]:
+        """``(H / 2, W / 2)`` px: the prompt tensor's size for crops of ``input_size``
+        ``(H, W)`` (the trunk's stem output, where the prompt is added)."""
+        return input_size[0] // 2, input_size[1] // 2
+
     def features(self, images: torch.Tensor, prompts: torch.Tensor) -> torch.Tensor:
-        """`(B, 3, H, W)` normalised crops + `(B, C, H, W)` prompts -> `(B, F, h, w)`."""
+        """`(B, 3, H, W)` normalised crops + `(B, C, H / 2, W / 2)` prompts -> `(B, F, h, w)`.
+
+        Raises:
+            InputError: prompts of another size than :meth:`prompt_size` of the crops.
+        """
+        expected = self.prompt_size(tuple(images.shape[-2:]))
+        if tuple(prompts.shape[-2:]) != expected:
+            raise InputError(
+                f"KPR model: prompts of {tuple(prompts.shape[-2:])} px for crops of "
+                f"{tuple(images.shape[-2:])}; expected {expected} (KPRModel.prompt_size)"
+            )
         return self.trunk.body(self.trunk.stem(images) + self.prompt_stem(prompts))
 
     def part_attention(
@@ -151,7 +171,8 @@ class KPRModel(nn.Module):
 
         Args:
             images: `(B, 3, H, W)` float32 ImageNet-normalised RGB crops.
-            prompts: `(B, K + 2, H, W)` float32 prompt tensors (:mod:`kpr_track.prompts`).
+            prompts: `(B, K + 2, H / 2, W / 2)` float32 prompt tensors
+                (:mod:`kpr_track.prompts`, rendered at :meth:`prompt_size`).
 
         Returns:
             :class:`KPROutput`. Embeddings are the features *before* the BNNecks (the
@@ -176,7 +197,7 @@ class KPRModel(nn.Module):
 
         Args:
             images: `(B, 3, H, W)` float32 ImageNet-normalised RGB crops.
-            prompts: `(B, K + 2, H, W)` float32 prompt tensors.
+            prompts: `(B, K + 2, H / 2, W / 2)` float32 prompt tensors.
 
         Returns:
             :class:`KPRTrainOutput`; pooling uses the soft part maps, as :meth:`forward`.
@@ -231,7 +252,7 @@ def pose_guided_maps(
     ``max P_k > 0.5``), so negatives never hide a part.
 
     Args:
-        prompts: `(B, K + 2, H, W)` prompt tensors.
+        prompts: `(B, K + 2, H', W')` prompt tensors (any size at least ``(h, w)``).
         size: the feature map ``(h, w)``.
 
     Returns:
@@ -272,6 +293,9 @@ def save_kpr_weights(model: KPRModel, path: str | Path, *, half: bool = True) ->
 def load_kpr_weights(path: str | Path) -> KPRModel:
     """Build a learned-attention :class:`KPRModel` from :func:`save_kpr_weights` output.
 
+    Files whose prompt stem is the earlier 3x3 stride-2 kernel on crop-resolution prompts
+    are converted to the half-resolution 1x1 stem by :func:`half_resolution_stem`.
+
     Raises:
         WeightsError: naming the file when it is not a safetensors file, lacks the
             architecture metadata or its tensors do not fit.
@@ -289,9 +313,9 @@ def load_kpr_weights(path: str | Path) -> KPRModel:
             pretrained=False,
             trunk=metadata["trunk"],
         )
-        model.load_state_dict(
-            {n: t.float() if t.is_floating_point() else t for n, t in state.items()}
-        )
+        state = {n: t.float() if t.is_floating_point() else t for n, t in state.items()}
+        state["prompt_stem.weight"] = half_resolution_stem(state["prompt_stem.weight"])
+        model.load_state_dict(state)
         model.min_part_area = float(metadata.get("min_part_area", 0.0))
         if "calibration" in metadata:
             model.calibration = DistanceCalibration.from_json(metadata["calibration"], str(path))
@@ -299,3 +323,24 @@ def load_kpr_weights(path: str | Path) -> KPRModel:
         message = str(error).replace("\n", " ")[:300]
         raise WeightsError(f"{path}: not a KPR weights file ({message})") from None
     return model.eval()
+
+
+def half_resolution_stem(weight: torch.Tensor) -> torch.Tensor:
+    """The 1x1 prompt-stem kernel `(S, C, 1, 1)` equivalent to ``weight``.
+
+    A 3x3 stride-2 kernel `(S, C, 3, 3)` on a crop-resolution prompt (the stem of
+    earlier weights files) sums the prompt over a 3 x 3 neighbourhood of each stem cell; the
+    prompt's Gaussians (std 5.8 crop px) barely change over it, so the kernel summed over
+    its taps, on the prompt rendered at the stem's resolution, gives the same stem input
+    up to their curvature: on PETS09-S2L1 crops the embeddings of the shipped ``kpr``
+    weights move by at most 0.002 (max abs), against 0.08 for its int8 export
+    (``tests/test_model_stem.py``). A `(S, C, 1, 1)` kernel is returned as it is.
+
+    Raises:
+        ValueError: on any other kernel size.
+    """
+    if weight.shape[-2:] == (1, 1):
+        return weight
+    if weight.shape[-2:] != (3, 3):
+        raise ValueError(f"prompt stem: expected a 1x1 or 3x3 kernel, got {tuple(weight.shape)}")
+    return weight.sum(dim=(2, 3), keepdim=True)

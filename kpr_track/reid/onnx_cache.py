@@ -37,8 +37,8 @@ from .export import OPSET, export_onnx, load_onnx_appearance
 _LOG = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "int8")
 # Bump when export_onnx, the quantisation settings or the probe crops change (2: the
-# trunk's embedding head stays float32 in int8 exports).
-EXPORT_VERSION = 2
+# trunk's embedding head stays float32 in int8 exports; 3: half-resolution prompts).
+EXPORT_VERSION = 3
 # Largest absolute difference of the (unit-length) embeddings between onnxruntime and
 # PyTorch on the probe crops. fp32 measured 1e-6 (kpr-global, kpr); int8 0.078 (kpr-global,
 # kpr: QDQ, per-channel weights, the head in float32), where a broken quantisation
@@ -179,7 +179,7 @@ def probe_inputs(appearance: KPRAppearance) -> tuple[torch.Tensor, torch.Tensor]
     with the other people of its photo as negative prompts (14 crops).
 
     Returns:
-        ``(crops (B, 3, H, W), prompts (B, K + 2, H, W))`` float32 on the CPU.
+        ``(crops (B, 3, H, W), prompts (B, K + 2, H / 2, W / 2))`` float32 on the CPU.
 
     Raises:
         WeightsError: the yolo11n-pose weights cannot be found.

@@ -52,7 +52,7 @@ class Batch(NamedTuple):
 
     Attributes:
         images: `(B, 3, H, W)` float32 ImageNet-normalised RGB.
-        prompts: `(B, K + 2, H, W)` float32 prompt tensors.
+        prompts: `(B, K + 2, H', W')` float32 prompt tensors (the model's prompt size).
         parsing: `(B, h, w)` int64 part labels (0 = background).
         labels: `(B,)` int64 identity class indices.
     """
@@ -76,7 +76,11 @@ def read_crop(record: CropRecord) -> np.ndarray:
 
 
 def sample_prompts(
-    keypoints: np.ndarray, negatives: np.ndarray, size: tuple[int, int], num_parts: int
+    keypoints: np.ndarray,
+    negatives: np.ndarray,
+    size: tuple[int, int],
+    num_parts: int,
+    prompt_size: tuple[int, int],
 ) -> torch.Tensor:
     """Prompt tensor of one crop from keypoints already in crop pixels.
 
@@ -85,9 +89,11 @@ def sample_prompts(
         negatives: `(M, 17, 3)` other people's keypoints in crop pixels.
         size: crop ``(H, W)``.
         num_parts: K.
+        prompt_size: ``(H', W')`` of the prompt tensor (the model's
+            :meth:`~kpr_track.reid.model.KPRModel.prompt_size`), covering the whole crop.
 
     Returns:
-        `(K + 2, H, W)` float32: :func:`kpr_track.prompts.render_prompts` with the crop
+        `(K + 2, H', W')` float32: :func:`kpr_track.prompts.render_prompts` with the crop
         as the target box and each negative person as another detection.
     """
     height, width = size
@@ -95,7 +101,7 @@ def sample_prompts(
     boxes = np.tile(np.array([[0, 0, width, height]], np.float32), (len(people), 1))
     # Every "detection" is the crop box, so none is told apart as a duplicate by IoU:
     # the listed negatives are other people by construction.
-    return render_prompts(boxes, people, size, num_parts, duplicate_iou=1.0, targets=[0])[0]
+    return render_prompts(boxes, people, prompt_size, num_parts, duplicate_iou=1.0, targets=[0])[0]
 
 
 def make_batch(
@@ -106,6 +112,7 @@ def make_batch(
     *,
     num_parts: int,
     feature_size: tuple[int, int],
+    prompt_size: tuple[int, int],
 ) -> Batch:
     """Augment, prompt and label a batch (see the module docstring).
 
@@ -116,6 +123,7 @@ def make_batch(
         rng: random generator (its state is part of a training checkpoint).
         num_parts: K.
         feature_size: feature map ``(h, w)`` of the model for the parsing labels.
+        prompt_size: the model's prompt tensor ``(H', W')``.
     """
     images = [read_crop(r) for r in records]
     size = images[0].shape[:2]
@@ -136,10 +144,10 @@ def make_batch(
     prompts = []
     for i in range(len(records)):
         if rng.random() < options.prompt_dropout:
-            prompts.append(empty_prompts(1, size, num_parts)[0])
+            prompts.append(empty_prompts(1, prompt_size, num_parts)[0])
         else:
             negative = negatives[i] if options.negatives else np.zeros((0, 17, 3), np.float32)
-            prompts.append(sample_prompts(keypoints[i], negative, size, num_parts))
+            prompts.append(sample_prompts(keypoints[i], negative, size, num_parts, prompt_size))
     tensor = normalise_rgb255(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float())
     for image in tensor:
         if rng.random() < options.erasing:

@@ -55,9 +55,7 @@ def embed_with_areas(
         with torch.inference_mode():
             for start in range(0, len(records), batch_size):
                 chunk = records[start : start + batch_size]
-                images, prompts = prepare_inputs(
-                    chunk, model.num_parts, variant.prompts, variant.negatives
-                )
+                images, prompts = prepare_inputs(chunk, model, variant.prompts, variant.negatives)
                 chunk_embeddings, chunk_visibility = represented(variant, model(images, prompts))
                 embeddings.append(chunk_embeddings)
                 visibility.append(chunk_visibility)

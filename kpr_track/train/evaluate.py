@@ -184,25 +184,30 @@ def most_occluded(records: list[CropRecord], share: float = 1 / 3) -> np.ndarray
 
 
 def prepare_inputs(
-    records: list[CropRecord], num_parts: int, prompts: bool, negatives: bool = True
+    records: list[CropRecord],
+    model: KPRModel | AppearanceModel,
+    prompts: bool,
+    negatives: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Model inputs of cached crops, no augmentation.
+    """Inputs of ``model`` (its ``num_parts`` and ``prompt_size``) for cached crops, no
+    augmentation.
 
     Returns:
-        ``(images (B, 3, H, W) ImageNet-normalised, prompts (B, K + 2, H, W))``; the
+        ``(images (B, 3, H, W) ImageNet-normalised, prompts (B, K + 2, H', W'))``; the
         prompts are the "no prompt" tensor when ``prompts`` is False, and carry no
         negative keypoints when ``negatives`` is False.
     """
     images = np.stack([read_crop(r) for r in records])
     size = images.shape[1:3]
+    num_parts, prompt_size = model.num_parts, model.prompt_size(size)
     tensor = normalise_rgb255(torch.from_numpy(images).permute(0, 3, 1, 2).float())
     if not prompts:
-        return tensor, empty_prompts(len(records), size, num_parts)
+        return tensor, empty_prompts(len(records), prompt_size, num_parts)
     none = np.zeros((0, 17, 3), np.float32)
-    rendered = [
-        sample_prompts(r.keypoints, r.negatives if negatives else none, size, num_parts)
-        for r in records
-    ]
+    rendered = []
+    for r in records:
+        negative = r.negatives if negatives else none
+        rendered.append(sample_prompts(r.keypoints, negative, size, num_parts, prompt_size))
     return tensor, torch.stack(rendered)
 
 
@@ -220,7 +225,7 @@ def embed_records(
     embeddings, visibility = [], []
     for start in range(0, len(records), batch_size):
         chunk = records[start : start + batch_size]
-        tensor, prompts = prepare_inputs(chunk, model.num_parts, variant.prompts, variant.negatives)
+        tensor, prompts = prepare_inputs(chunk, model, variant.prompts, variant.negatives)
         chunk_embeddings, chunk_visibility = represented(variant, model(tensor, prompts))
         embeddings.append(chunk_embeddings)
         visibility.append(chunk_visibility)

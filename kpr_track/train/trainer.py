@@ -244,6 +244,7 @@ class Trainer:
                 self.rng,
                 num_parts=cfg.model.num_parts,
                 feature_size=self.feature_size,
+                prompt_size=self.model.prompt_size(cfg.input_size),
             )
             images, prompts, parsing, labels = (t.to(self.device) for t in batch)
             outputs = self.model.train_outputs(images, prompts)

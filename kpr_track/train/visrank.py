@@ -92,7 +92,7 @@ def write_visrank(
 @torch.inference_mode()
 def _foreground_maps(variant: Variant, records: list[CropRecord]) -> np.ndarray:
     """`(B, h, w)` foreground attention (1 - background map) of the crops."""
-    images, prompts = prepare_inputs(records, variant.model.num_parts, variant.prompts)
+    images, prompts = prepare_inputs(records, variant.model, variant.prompts)
     return (1.0 - variant.model.eval()(images, prompts).part_maps[:, 0]).numpy()
 
 
