@@ -374,12 +374,7 @@ def build_cache(
         if top_down and len(found):
             with timer("pose"):
                 found = replace(found, keypoints=models.yolo_pose.pose_on_boxes(frame, found.boxes))
-        for name, (embeddings, visibility) in _appearance(
-            frame, found, features, models, timer
-        ).items():
-            slots.setdefault(name, ([], []))
-            slots[name][0].append(embeddings)
-            slots[name][1].append(visibility)
+        _append_slots(slots, _appearance(frame, found, features, models, timer))
         frame_ids.append(frame_id)
         counts.append(len(found))
         per_frame.append(found)
@@ -394,7 +389,7 @@ def build_cache(
         boxes=_stack([d.boxes for d in per_frame], (4,)),
         scores=_stack([d.scores for d in per_frame], ()),
         keypoints=_stack([d.keypoints for d in per_frame], (NUM_KEYPOINTS, 3)),
-        appearance={n: (np.concatenate(e), np.concatenate(v)) for n, (e, v) in slots.items()},
+        appearance=_concatenated(slots),
         features=frozenset(features),
         seconds=dict(timer.seconds),
         meta={
@@ -443,20 +438,27 @@ def refresh_appearance(
         if index == 0:
             models.warm_up(frame, _appearance_stages(features, models))
         found = cache.detections(index)
-        for name, (embeddings, visibility) in _appearance(
-            frame, found, features, models, timer
-        ).items():
-            slots.setdefault(name, ([], []))
-            slots[name][0].append(embeddings)
-            slots[name][1].append(visibility)
+        _append_slots(slots, _appearance(frame, found, features, models, timer))
     log(f"[cache] {seq_dir.name}: {sorted(features)} recomputed on {len(cache)} frames")
-    appearance = {n: (np.concatenate(e), np.concatenate(v)) for n, (e, v) in slots.items()}
     return replace(
         cache,
-        appearance={**cache.appearance, **appearance},
+        appearance={**cache.appearance, **_concatenated(slots)},
         seconds={**cache.seconds, **timer.seconds},
         meta={**cache.meta, "appearance_recomputed": machine_info()},
     )
+
+
+def _append_slots(slots: dict[str, tuple[list, list]], frame_slots: dict) -> None:
+    """Append one frame's ``(embeddings, visibility)`` of each slot to ``slots``' lists."""
+    for name, (embeddings, visibility) in frame_slots.items():
+        lists = slots.setdefault(name, ([], []))
+        lists[0].append(embeddings)
+        lists[1].append(visibility)
+
+
+def _concatenated(slots: dict[str, tuple[list, list]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each slot's frames joined: ``(embeddings (R, P, D), visibility (R, P))``."""
+    return {name: (np.concatenate(e), np.concatenate(v)) for name, (e, v) in slots.items()}
 
 
 def _appearance_stages(features, models: Models) -> dict[str, Callable[[np.ndarray], object]]:

@@ -82,6 +82,41 @@ def test_onnx_backend_tracks_like_torch(tmp_path, pets_video, exported):
     assert runs["onnx"] == runs["torch"]
 
 
+def test_files_of_format_1_get_prompts_at_the_crop_size(tmp_path, pets_crossing, exported):
+    """An export of the earlier format took `(N, K + 2, 256, 128)` prompts into a 3x3
+    stride-2 stem. Made here from today's file (its 1x1 kernel as the centre tap, which
+    reads the prompt one crop pixel from where the half-resolution one samples it), it
+    runs on crop-size prompts and embeds the PETS09 people as today's file does."""
+    from onnx import numpy_helper
+
+    old = onnx.load(str(exported["kpr"]))
+    stem = next(node for node in old.graph.node if node.name == "/model/prompt_stem/Conv")
+    weights = next(i for i in old.graph.initializer if i.name == stem.input[1])
+    centre = numpy_helper.to_array(weights)
+    kernel = np.zeros((*centre.shape[:2], 3, 3), np.float32)
+    kernel[:, :, 1, 1] = centre[:, :, 0, 0]
+    weights.CopyFrom(numpy_helper.from_array(kernel, weights.name))
+    del stem.attribute[:]
+    for key, value in {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}.items():
+        stem.attribute.append(onnx.helper.make_attribute(key, value))
+    prompts = next(i for i in old.graph.input if i.name == "prompts")
+    prompts.type.tensor_type.shape.dim[2].dim_value = 256
+    prompts.type.tensor_type.shape.dim[3].dim_value = 128
+    metadata = {p.key: p.value for p in old.metadata_props if p.key != "prompt_size"}
+    metadata["format"] = "kpr-track-appearance-1"
+    del old.metadata_props[:]
+    for key, value in metadata.items():
+        old.metadata_props.add(key=key, value=value)
+    onnx.save(old, str(tmp_path / "format1.onnx"))
+    earlier = build_reid(str(tmp_path / "format1.onnx"), backend="onnx")
+    assert earlier.prompt_size == (256, 128)
+    today = build_reid(str(exported["kpr"]), backend="onnx")
+    frame, dets = pets_crossing
+    difference = np.abs(earlier(frame, dets).embeddings - today(frame, dets).embeddings).max()
+    print(f"format 1 vs 2: max abs embedding difference {difference:.2e}")
+    assert difference < 5e-3
+
+
 def test_bad_backend_inputs_are_named(tmp_path, pets_crossing, exported):
     with pytest.raises(ConfigError, match="an ONNX file runs as it is with --reid-backend onnx"):
         build_reid(str(exported["kpr"]))
