@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 import yaml
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from kpr_track.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 
@@ -90,6 +90,18 @@ def test_training_killed_mid_epoch_resumes_to_the_same_result(mot17_reid_split, 
     assert heads[0].keys() == heads[1].keys()
     for name, tensor in heads[0].items():
         assert torch.equal(tensor, heads[1][name]), name
+
+    # A checkpoint of the earlier prompt stem (3x3 on crop-size prompts) is refused by name.
+    folder = latest_checkpoint(killed)
+    assert folder is not None
+    tensors = load_file(str(folder / "model.safetensors"))
+    tensors["model.prompt_stem.weight"] = torch.zeros(32, 10, 3, 3)
+    save_file(tensors, str(folder / "model.safetensors"))
+    process = _train(config, killed)
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode != 0
+    assert "a checkpoint of another model than the config's" in stderr
+    assert "prompt_stem.weight" in stderr and "Traceback" not in stderr
 
 
 def test_a_kill_between_the_checkpoint_renames_keeps_the_previous_checkpoint(tmp_path):

@@ -152,14 +152,24 @@ class Trainer:
         """Load the last checkpoint of ``output_dir`` if there is one; True if loaded.
 
         Raises:
-            InputError: a checkpoint file cannot be read.
+            InputError: a checkpoint file cannot be read, or holds another architecture
+                (e.g. the prompt stem of earlier versions: start a new ``output_dir``).
         """
         folder = latest_checkpoint(self.output)
         if folder is None:
             return False
         state, optim, meta = load_checkpoint(folder, self.device)
-        self.model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
-        self.heads.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("heads.")})
+        try:
+            for name, module in (("model", self.model), ("heads", self.heads)):
+                prefix = f"{name}."
+                tensors = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+                module.load_state_dict(tensors)
+        except RuntimeError as error:
+            message = str(error).replace("\n", " ")[:300]
+            raise InputError(
+                f"{folder}: a checkpoint of another model than the config's ({message}); "
+                "train into a new output_dir"
+            ) from None
         self.optimizer.load_state_dict(optim["optimizer"])
         self.scheduler.load_state_dict(optim["scheduler"])
         torch.set_rng_state(optim["torch_rng"].cpu())
