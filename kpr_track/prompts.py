@@ -85,10 +85,13 @@ def render_prompts(
     Args:
         boxes: `(N, 4)` float xyxy in frame pixels.
         keypoints: `(N, 17, 3)` float ``(x px, y px, confidence in [0, 1])``.
-        size: crop ``(H, W)`` in pixels (KPR: 256 x 128 for CNN trunks).
+        size: ``(H, W)`` px of the prompt tensor, which covers each target's crop window
+            (for the KPR model: :meth:`~kpr_track.reid.model.KPRModel.prompt_size`, 128 x 64
+            for its 256 x 128 crops).
         num_parts: K, 5 or 8 (see :mod:`kpr_track.keypoints`).
         min_confidence: keypoints at or below this confidence are not drawn.
-        sigma: Gaussian std in crop pixels; default ``W / 22`` (5.75 px at W = 128).
+        sigma: Gaussian std in pixels of the tensor; default ``W / 22`` (5.8 px at W = 128,
+            2.9 px at 64: 5.8 px of a 128-wide crop either way).
         negatives: draw other people's keypoints into the negative channel.
         scores: `(N,)` detector scores in [0, 1]; None treats every detection as scoring 1.
         negative_min_score: score in [0, 1]: lower-scoring detections give no negatives.

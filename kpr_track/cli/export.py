@@ -8,7 +8,7 @@ Example::
 ``kpr-track track`` needs no export on the CPU: ``--reid-backend auto`` (the default)
 makes the same file once into the cache (:mod:`kpr_track.reid.onnx_cache`).
 
-The file has two inputs (``images`` `(N, 3, H, W)`, ``prompts`` `(N, K + 2, H, W)`), two
+The file has two inputs (``images`` `(N, 3, H, W)`, ``prompts`` `(N, K + 2, H / 2, W / 2)`), two
 outputs (``embeddings`` `(N, P, D)`, ``visibility`` `(N, P)`), a dynamic batch axis and,
 in its metadata, everything the tracker needs (:mod:`kpr_track.reid.export`).
 """
