@@ -27,3 +27,9 @@ class WeightsError(KprTrackError, FileNotFoundError):
 
 class OutputError(KprTrackError):
     """A result file or folder could not be created or written (permissions, full disk)."""
+
+
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """A library's error message on one line, at most ``limit`` characters, to quote inside
+    one of ours."""
+    return str(error).replace("\n", " ")[:limit]

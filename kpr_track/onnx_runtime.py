@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from .errors import WeightsError
+from .errors import WeightsError, one_line
 
 
 def cpu_session(path: str | Path, threads: int | None = None) -> Any:
@@ -36,5 +36,4 @@ def cpu_session(path: str | Path, threads: int | None = None) -> Any:
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime's own error types: Fail, InvalidProtobuf ...
-        message = str(error).replace("\n", " ")[:300]
-        raise WeightsError(f"{path}: not loadable by onnxruntime ({message})") from None
+        raise WeightsError(f"{path}: not loadable by onnxruntime ({one_line(error)})") from None

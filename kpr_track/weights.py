@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import WeightsError
+from .errors import WeightsError, one_line
 
 _LOG = logging.getLogger(__name__)
 _TRUE = ("1", "true", "yes", "on")
@@ -254,8 +254,7 @@ def resolve_weights(
         except WeightsError:
             raise
         except (urllib.error.URLError, OSError) as error:  # Ultralytics: ConnectionError
-            message = str(error).replace("\n", " ")[:200]
-            looked.append(f"URL {entry.url} (failed: {message})")
+            looked.append(f"URL {entry.url} (failed: {one_line(error, 200)})")
 
     fixes = [f"put the file in {cached}"]
     if entry.option is not None:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, InputError, WeightsError
+from ..errors import ConfigError, InputError, WeightsError, one_line
 from ..prompts import NEGATIVE
 from .calibration import DistanceCalibration
 from .trunk import build_trunk
@@ -320,8 +320,7 @@ def load_kpr_weights(path: str | Path) -> KPRModel:
         if "calibration" in metadata:
             model.calibration = DistanceCalibration.from_json(metadata["calibration"], str(path))
     except (SafetensorError, OSError, KeyError, ValueError, RuntimeError) as error:
-        message = str(error).replace("\n", " ")[:300]
-        raise WeightsError(f"{path}: not a KPR weights file ({message})") from None
+        raise WeightsError(f"{path}: not a KPR weights file ({one_line(error)})") from None
     return model.eval()
 
 

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torchvision.models import mobilenet_v2
 
-from ..errors import ConfigError, WeightsError
+from ..errors import ConfigError, WeightsError, one_line
 from ..weights import resolve_weights
 from .osnet import OSNET_SPECS, OSNet
 
@@ -125,7 +125,7 @@ def build_osnet(variant: str, pretrained: bool = True) -> OSNet:
         try:
             model.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
         except (SafetensorError, OSError, RuntimeError) as error:
-            message = str(error).replace("\n", " ")[:300]
+            message = one_line(error)
             raise WeightsError(f"{path}: not OSNet {variant} weights ({message})") from None
     return model
 

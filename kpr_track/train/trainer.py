@@ -35,7 +35,7 @@ import yaml
 from torch import nn
 from tqdm import tqdm
 
-from ..errors import InputError
+from ..errors import InputError, one_line
 from ..reid.model import KPRModel, save_kpr_weights
 from ..reid.trunk import build_trunk
 from .augment import make_batch
@@ -165,9 +165,8 @@ class Trainer:
                 tensors = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
                 module.load_state_dict(tensors)
         except RuntimeError as error:
-            message = str(error).replace("\n", " ")[:300]
             raise InputError(
-                f"{folder}: a checkpoint of another model than the config's ({message}); "
+                f"{folder}: a checkpoint of another model than the config's ({one_line(error)}); "
                 "train into a new output_dir"
             ) from None
         self.optimizer.load_state_dict(optim["optimizer"])
