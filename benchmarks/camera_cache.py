@@ -3,7 +3,9 @@
 Camera-motion compensation reads the frames (:class:`kpr_track.trackers.camera_motion.
 CameraMotion`); the quality benchmark runs many trackers on cached detections without
 decoding frames again, so the warps are estimated once per sequence (they do not depend
-on the detector) and stored as ``<cache_dir>/<sequence>__camera[__first<N>].npz``.
+on the detector) and stored as
+``<cache_dir>/<sequence>__camera-<estimator>[__first<N>].npz`` (``camera_motion.ESTIMATOR``:
+another estimator makes another file).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from kpr_track.io.video import sequence_frames
-from kpr_track.trackers.camera_motion import CameraMotion
+from kpr_track.trackers.camera_motion import ESTIMATOR, CameraMotion
 
 
 def camera_warps(seq_dir: Path, cache_dir: Path, max_frames: int | None = None) -> dict:
@@ -24,7 +26,7 @@ def camera_warps(seq_dir: Path, cache_dir: Path, max_frames: int | None = None) 
         InputError: when the sequence's frames cannot be read.
     """
     suffix = "" if max_frames is None else f"__first{max_frames}"
-    path = cache_dir / f"{seq_dir.name}__camera{suffix}.npz"
+    path = cache_dir / f"{seq_dir.name}__camera-{ESTIMATOR}{suffix}.npz"
     if not path.is_file():
         estimator = CameraMotion()
         frame_ids, warps = [], []

@@ -28,6 +28,24 @@ def decode_speed(frames: int) -> dict:
     return {"frames": count, "ms_per_frame": 1000 * seconds / count, "fps": count / seconds}
 
 
+def ms_per_frame(step, frames: list[np.ndarray]) -> float:
+    """Mean ms of ``step(frame)`` over ``frames``, after one warm-up call on the first."""
+    step(frames[0])
+    start = time.perf_counter()
+    for frame in frames:
+        step(frame)
+    return 1000 * (time.perf_counter() - start) / len(frames)
+
+
+def camera_motion_speed(frames: list[np.ndarray]) -> dict:
+    """ms / frame of the trackers' camera-motion estimate (:class:`CameraMotion`) over
+    consecutive ``frames``."""
+    from kpr_track.trackers.camera_motion import ESTIMATOR, CameraMotion
+
+    ms = ms_per_frame(CameraMotion(), frames)
+    return {"estimator": ESTIMATOR, "frames": len(frames), "ms_per_frame": ms, "fps": 1000 / ms}
+
+
 def detection_speed(frames: list[np.ndarray], detectors: dict) -> dict:
     """ms / frame of yolo-pose 960, YOLOX-nano and top-down pose on YOLOX's boxes."""
     pose, yolox = detectors["yolo-pose"], detectors["yolox"]
@@ -37,11 +55,7 @@ def detection_speed(frames: list[np.ndarray], detectors: dict) -> dict:
         ("YOLOX-nano 416 (boxes)", lambda f: yolox.detect(f, 1)),
         ("top-down pose on YOLOX boxes", lambda f: pose.pose_on_boxes(f, yolox.detect(f, 1).boxes)),
     ):
-        step(frames[0])
-        start = time.perf_counter()
-        for frame in frames:
-            step(frame)
-        out[name] = 1000 * (time.perf_counter() - start) / len(frames)
+        out[name] = ms_per_frame(step, frames)
     yolox_ms = out["YOLOX-nano 416 (boxes)"]
     out["top-down pose on YOLOX boxes"] -= yolox_ms  # that step re-ran YOLOX for its boxes
     out["YOLOX-nano + top-down pose"] = yolox_ms + out["top-down pose on YOLOX boxes"]

@@ -90,7 +90,10 @@ class CachedSequence:
 
 def cache_key(spec: SequenceSpec, settings: dict) -> str:
     """File stem of a sequence's cache: its name and a hash of the detection settings."""
-    text = json.dumps({"source": str(spec.source), **settings, "v": _VERSION}, sort_keys=True)
+    from .trackers.camera_motion import ESTIMATOR  # the stored warps depend on it
+
+    key = {"source": str(spec.source), **settings, "v": _VERSION, "camera": ESTIMATOR}
+    text = json.dumps(key, sort_keys=True)
     return f"{spec.name}__{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 

@@ -33,6 +33,35 @@ def test_recovers_a_known_warp_of_a_real_frame(pets_video, warp):
     assert np.abs(error).max() < 1.0
 
 
+def test_follows_a_pan_and_zoom_over_real_frames_and_reuses_its_points(pets_video, monkeypatch):
+    """40 real frames (people walking) seen by a camera panning 3 px/frame left, 1 px/frame
+    down and zooming 0.1 %/frame: every frame-to-frame warp is recovered, and corners are
+    detected again only when too few followed points remain, not in every frame."""
+    capture = cv2.VideoCapture(str(pets_video))
+    frames = [capture.read()[1] for _ in range(40)]
+    capture.release()
+    detected = []
+    real_detect = cv2.goodFeaturesToTrack
+    monkeypatch.setattr(
+        cv2, "goodFeaturesToTrack", lambda *a, **k: detected.append(1) or real_detect(*a, **k)
+    )
+    estimator = CameraMotion()
+    size = (frames[0].shape[1], frames[0].shape[0])
+    points = np.array([[200, 150], [568, 150], [200, 426], [568, 426]], float)
+    previous = None
+    for index, frame in enumerate(frames):
+        camera = np.array([[1 + 1e-3 * index, 0, -3.0 * index], [0, 1 + 1e-3 * index, index]])
+        found = estimator(cv2.warpAffine(frame, camera, size))
+        if previous is not None:  # true warp previous -> current: camera o previous^-1
+            true = (
+                np.vstack([camera, [0, 0, 1]]) @ np.linalg.inv(np.vstack([previous, [0, 0, 1]]))
+            )[:2]
+            error = points @ found[:, :2].T + found[:, 2] - (points @ true[:, :2].T + true[:, 2])
+            assert np.abs(error).max() < 0.5, f"frame {index}"
+        previous = camera
+    assert 1 <= len(detected) < 5
+
+
 def test_static_camera_gives_a_negligible_warp_that_is_ignored(pets_video):
     first, second = read_video_frame(pets_video, 100), read_video_frame(pets_video, 101)
     estimator = CameraMotion()
