@@ -57,18 +57,19 @@ def test_contested_pairs_and_lost_tracks_nearby_are_embedded():
     assert targets[0] and targets[2] and not targets[1]
 
 
-@pytest.mark.parametrize(("other", "asked"), [(136.0, True), (300.0, False)])
-def test_a_lost_track_overlapping_the_detection_makes_it_embedded(other, asked):
-    """The person at ``other`` goes unseen: while its predicted box overlaps (IoU 0.05)
-    the first person's detection, that detection is embedded although its own track
-    matches it clearly; a lost track farther away changes nothing."""
+def test_a_lost_track_is_no_candidate_but_its_return_is_embedded():
+    """The person at 136 goes unseen: its predicted box still overlaps (IoU 0.05) the first
+    person's detection, which its own track matches clearly, so that crop is skipped; when
+    the lost person reappears, no live track matches the detection and it is embedded (a
+    re-find reads appearance)."""
     tracker = KPRTracker(**ON_DEMAND, frame_rate=30.0, calibration=CALIBRATION, min_hits=1)
     looks = _looks(2)
     for _ in range(6):
-        _step(tracker, [box_at(100), box_at(other)], looks)
+        _step(tracker, [box_at(100), box_at(136)], looks)
     _step(tracker, [box_at(100)], looks[:1])  # the other one is missed: lost
     assert [t.time_since_update for t in tracker.tracks] == [0, 1]
-    assert tracker.appearance_targets(frame([box_at(100)]))[0] == asked
+    assert not tracker.appearance_targets(frame([box_at(100)]))[0]
+    assert tracker.appearance_targets(frame([box_at(100), box_at(136)])).tolist() == [False, True]
 
 
 def test_crossing_people_keep_their_identities_with_crops_on_demand():

@@ -172,7 +172,8 @@ class KPRTracker(BaseTracker):
         """`(N,)` bool: the detections of the coming :meth:`update` whose embedding it reads:
         those whose :attr:`tracking_scores` reach ``high_score``, less, when
         ``embed_refresh_s > 0``, the clear continuations of tracks with fresh memory
-        (:mod:`~.on_demand`, on the predicted boxes before camera motion, in the gates)."""
+        (:mod:`~.on_demand`, on the predicted boxes before camera motion, in the gates;
+        lost tracks are not candidates)."""
         cfg = self.config
         wanted = self.tracking_scores(detections) >= self.appearance_min_score
         refresh = self.frames.embed_refresh
@@ -184,8 +185,9 @@ class KPRTracker(BaseTracker):
         gate &= self._reach(self._tracks, boxes)
         overlap = np.where(gate, 1.0 - iou_cost(xyah_to_xyxy(means[:, :4]), boxes), 0.0)
         overlap[:, ~wanted] = 0.0
+        overlap[lost] = 0.0  # lost tracks are not candidates (on_demand)
         fresh = np.array([memory_fresh(t, refresh) for t in self._tracks])
-        skip = clear_continuations(overlap, lost, fresh, cfg.embed_min_iou, cfg.embed_margin)
+        skip = clear_continuations(overlap, fresh, cfg.embed_min_iou, cfg.embed_margin)
         return wanted & ~skip
 
     def reset(self) -> None:

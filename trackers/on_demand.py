@@ -6,12 +6,19 @@ read it. It is left out when the pair it forms is unambiguous by motion:
 - its best candidate (largest IoU with a predicted box, inside the motion gates) is a
   confirmed track matched in the last frame whose memory is younger than the refresh;
 - that IoU is at least ``min_iou`` and leads by ``margin`` every other candidate of the
-  detection (other tracks) and of the track (other detections);
-- no lost track's predicted box overlaps the detection (a re-find needs appearance; a lost
-  track farther away could take the detection only from a track matching it well).
+  detection (other live tracks) and of the track (other detections).
 
-Births, re-finds, contested pairs and memory refreshes are embedded. A detection without
-an embedding is matched on motion alone and writes no memory.
+Lost tracks are not candidates. A lost track could take such a detection only through its
+appearance, from a track matched in the last frame that overlaps it by ``min_iou``; in a
+crowd that embedding is mostly an occluded crop that resembles the occluder. Before, a
+lost track's predicted box overlapping the detection at all made it embedded. Dropping
+that rule, on the tuning sequences (MOT17-02-raw540, MOT20-01, MOT16-04-first50,
+every frame and every 4th, the ``kpr`` preset): 29 % fewer crops (19210 -> 13591 of 34253
+detections), combined HOTA 43.49 -> 43.63, no run lower by more than 0.1 HOTA or IDF1.
+
+Births, re-finds (a lost track's person reappearing has no live track matching it),
+contested pairs and memory refreshes are embedded. A detection without an embedding is
+matched on motion alone and writes no memory.
 """
 
 from __future__ import annotations
@@ -33,14 +40,14 @@ def memory_fresh(track: Track, refresh: int) -> bool:
 
 
 def clear_continuations(
-    overlap: np.ndarray, lost: np.ndarray, fresh: np.ndarray, min_iou: float, margin: float
+    overlap: np.ndarray, fresh: np.ndarray, min_iou: float, margin: float
 ) -> np.ndarray:
     """The detections whose pair with a track is unambiguous (module rules).
 
     Args:
         overlap: `(T, N)` float IoU of each track's predicted box with each detection, 0
-            outside the motion gates and for detections the first round does not read.
-        lost: `(T,)` bool, the lost tracks.
+            outside the motion gates, for lost tracks and for detections the first round
+            does not read.
         fresh: `(T,)` bool, :func:`memory_fresh` of each track.
         min_iou: IoU in [0, 1] the pair needs.
         margin: IoU in [0, 1] by which it must lead the next candidate on both sides.
@@ -60,5 +67,4 @@ def clear_continuations(
         & (top >= min_iou)
         & (top - other_track >= margin)
         & (top - other_detection[best] >= margin)
-        & ~(overlap[lost] > 0).any(axis=0)
     )
