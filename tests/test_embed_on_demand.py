@@ -46,7 +46,7 @@ def test_off_by_default_and_for_low_scores():
     assert not on_demand.appearance_targets(found)[0]  # below high_score: never read
 
 
-def test_contested_pairs_and_lost_tracks_nearby_are_embedded():
+def test_contested_pairs_are_embedded():
     tracker = KPRTracker(**ON_DEMAND, frame_rate=30.0, calibration=CALIBRATION, min_hits=1)
     looks = _looks(2)
     for _ in range(6):  # two people standing, far apart: settled, crops skipped
