@@ -182,10 +182,10 @@ class KPRTracker(BaseTracker):
         means, covariances, lost = self._predicted()
         boxes = detections.boxes
         gate = mahalanobis_gate(self.kalman, means, covariances, boxes, cfg.gate_threshold)
-        gate &= self._reach(self._tracks, boxes)
         overlap = np.where(gate, 1.0 - iou_cost(xyah_to_xyxy(means[:, :4]), boxes), 0.0)
         overlap[:, ~wanted] = 0.0
-        overlap[lost] = 0.0  # lost tracks are not candidates (on_demand)
+        # Lost tracks are not candidates (on_demand), so their reach gate is not needed.
+        overlap[lost] = 0.0
         fresh = np.array([memory_fresh(t, refresh) for t in self._tracks])
         skip = clear_continuations(overlap, fresh, cfg.embed_min_iou, cfg.embed_margin)
         return wanted & ~skip
